@@ -1,0 +1,29 @@
+// `headshift doctor`: host and deployment checks (playbooks/doctor.h).
+#include "cli/command.h"
+#include "playbooks/doctor.h"
+
+namespace headshift::cli {
+namespace {
+
+const CommandRegistrar kDoctor([](CLI::App& app, const auto& bind) {
+  auto* sub = app.add_subcommand("doctor", "check privileges, kernel support, databases, proxy, control planes, Noise keys");
+  auto* host_only = new bool(false);
+  sub->add_flag("--host-only", *host_only, "only the host checks (privilege, kernel); no config needed");
+  bind(sub, [host_only](Context& ctx) {
+    const Config* cfg = nullptr;
+    if (!*host_only) {
+      auto c = ctx.config();
+      if (!c.ok()) return Fail(c.status());
+      cfg = *c;
+    }
+    DoctorReport rep = RunDoctor(cfg);
+    CommandResult r;
+    r.json = rep.ToJson();
+    r.text = rep.ToText();
+    r.ok_exit = static_cast<ExitCode>(rep.ExitCode());
+    return r;
+  });
+});
+
+}  // namespace
+}  // namespace headshift::cli

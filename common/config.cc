@@ -1,0 +1,444 @@
+#include "common/config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "common/redact.h"
+
+namespace headshift {
+namespace {
+
+// Thrown inside the parser only; converted to a Status at the module boundary.
+struct ConfigError {
+  std::string message;
+};
+
+std::string Where(const YAML::Node& n) {
+  YAML::Mark m = n.Mark();
+  if (m.is_null()) return "";
+  return " (line " + std::to_string(m.line + 1) + ", column " + std::to_string(m.column + 1) + ")";
+}
+
+// A mapping node plus its key path; tracks which keys were read so unknown keys can be rejected.
+class MapReader {
+ public:
+  MapReader(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {
+    if (!node_.IsMap()) {
+      throw ConfigError{Key("") + ": expected a mapping" + Where(node_)};
+    }
+  }
+
+  std::string Key(const std::string& k) const {
+    if (k.empty()) return path_.empty() ? "<root>" : path_;
+    return path_.empty() ? k : path_ + "." + k;
+  }
+
+  bool Has(const std::string& k) {
+    seen_.insert(k);
+    return node_[k] && !node_[k].IsNull();
+  }
+  YAML::Node Get(const std::string& k) {
+    seen_.insert(k);
+    return node_[k];
+  }
+
+  std::string Str(const std::string& k, bool required, const std::string& def = "") {
+    if (!Has(k)) {
+      if (required) throw ConfigError{Key(k) + ": required field is missing" + Where(node_)};
+      return def;
+    }
+    YAML::Node v = node_[k];
+    if (!v.IsScalar()) throw ConfigError{Key(k) + ": expected a string" + Where(v)};
+    return v.as<std::string>();
+  }
+
+  int64_t Int(const std::string& k, int64_t def, int64_t min, int64_t max) {
+    if (!Has(k)) return def;
+    YAML::Node v = node_[k];
+    int64_t out = 0;
+    if (!v.IsScalar() || !YAML::convert<int64_t>::decode(v, out)) {
+      throw ConfigError{Key(k) + ": expected an integer" + Where(v)};
+    }
+    if (out < min || out > max) {
+      throw ConfigError{Key(k) + ": " + std::to_string(out) + " is out of range [" +
+                        std::to_string(min) + ", " + std::to_string(max) + "]" + Where(v)};
+    }
+    return out;
+  }
+
+  double Double(const std::string& k, double def) {
+    if (!Has(k)) return def;
+    YAML::Node v = node_[k];
+    double out = 0;
+    if (!v.IsScalar() || !YAML::convert<double>::decode(v, out)) {
+      throw ConfigError{Key(k) + ": expected a number" + Where(v)};
+    }
+    return out;
+  }
+
+  bool Bool(const std::string& k, bool def) {
+    if (!Has(k)) return def;
+    YAML::Node v = node_[k];
+    bool out = false;
+    if (!v.IsScalar() || !YAML::convert<bool>::decode(v, out)) {
+      throw ConfigError{Key(k) + ": expected true or false" + Where(v)};
+    }
+    return out;
+  }
+
+  std::vector<std::string> StrList(const std::string& k) {
+    std::vector<std::string> out;
+    if (!Has(k)) return out;
+    YAML::Node v = node_[k];
+    if (!v.IsSequence()) throw ConfigError{Key(k) + ": expected a list of strings" + Where(v)};
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!v[i].IsScalar()) {
+        throw ConfigError{Key(k) + "[" + std::to_string(i) + "]: expected a string" + Where(v[i])};
+      }
+      out.push_back(v[i].as<std::string>());
+    }
+    return out;
+  }
+
+  // A secret reference: `<k>_env` or `<k>_file`; rejects an inline `<k>`.
+  SecretRef Secret(const std::string& k, bool required) {
+    if (Has(k)) {
+      throw ConfigError{Key(k) + ": secrets are never inline; use " + k + "_env (environment variable) or " +
+                        k + "_file (path)" + Where(node_[k])};
+    }
+    SecretRef ref;
+    ref.env = Str(k + "_env", false);
+    ref.file = Str(k + "_file", false);
+    if (!ref.env.empty() && !ref.file.empty()) {
+      throw ConfigError{Key(k + "_env") + ": set either " + k + "_env or " + k + "_file, not both" +
+                        Where(node_[k + "_env"])};
+    }
+    if (required && ref.empty()) {
+      throw ConfigError{Key(k) + ": required; set " + Key(k + "_env") + " or " + Key(k + "_file") + Where(node_)};
+    }
+    return ref;
+  }
+
+  MapReader Sub(const std::string& k) { return MapReader(Get(k), Key(k)); }
+
+  // Rejects any key that no accessor asked for.
+  void Finish() const {
+    for (auto it = node_.begin(); it != node_.end(); ++it) {
+      std::string key = it->first.as<std::string>();
+      if (!seen_.count(key)) {
+        std::string known;
+        for (const auto& s : seen_) known += (known.empty() ? "" : ", ") + s;
+        throw ConfigError{Key(key) + ": unknown key" + Where(it->first) + "; known keys here: " + known};
+      }
+    }
+  }
+
+  const YAML::Node& node() const { return node_; }
+
+ private:
+  YAML::Node node_;
+  std::string path_;
+  std::set<std::string> seen_;
+};
+
+void CheckUrl(const std::string& url, const std::string& key, const YAML::Node& at) {
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+    throw ConfigError{key + ": '" + url + "' is not an http:// or https:// URL" + Where(at)};
+  }
+}
+
+void CheckTemplate(const std::string& t, const std::string& key, const YAML::Node& at) {
+  if (t.find("{tenant}") == std::string::npos) {
+    throw ConfigError{key + ": template '" + t + "' must contain {tenant}" + Where(at)};
+  }
+}
+
+HttpAuthConfig ParseAuth(MapReader m) {
+  HttpAuthConfig a;
+  a.basic_user = m.Str("basic_user", false);
+  a.basic_password = m.Secret("basic_password", false);
+  a.bearer_token = m.Secret("bearer_token", false);
+  if (!a.basic_user.empty() && a.basic_password.empty()) {
+    throw ConfigError{m.Key("basic_password") + ": required with basic_user" + Where(m.node())};
+  }
+  if (!a.bearer_token.empty() && !a.basic_user.empty()) {
+    throw ConfigError{m.Key("bearer_token") + ": use basic auth or a bearer token, not both" + Where(m.node())};
+  }
+  m.Finish();
+  return a;
+}
+
+Config ParseRoot(const YAML::Node& root) {
+  Config c;
+  MapReader r(root, "");
+
+  {  // database
+    MapReader m = r.Sub("database");
+    std::string layout = m.Str("layout", true);
+    if (layout == "shared") c.database.layout = DbLayout::kShared;
+    else if (layout == "split") c.database.layout = DbLayout::kSplit;
+    else throw ConfigError{m.Key("layout") + ": '" + layout + "' is not one of shared, split" + Where(m.Get("layout"))};
+    c.database.dsn = m.Secret("dsn", c.database.layout == DbLayout::kShared);
+    c.database.schema_profile = m.Str("schema_profile", false);
+    m.Finish();
+  }
+
+  {  // clusters
+    YAML::Node list = r.Get("clusters");
+    if (!list) throw ConfigError{"clusters: required field is missing" + Where(root)};
+    if (!list.IsSequence() || list.size() == 0) {
+      throw ConfigError{"clusters: expected a non-empty list" + Where(list)};
+    }
+    std::set<std::string> ids, backends;
+    for (size_t i = 0; i < list.size(); ++i) {
+      MapReader m(list[i], "clusters[" + std::to_string(i) + "]");
+      ClusterConfig cl;
+      cl.id = m.Str("id", true);
+      if (cl.id.empty()) throw ConfigError{m.Key("id") + ": must not be empty" + Where(list[i])};
+      if (!ids.insert(cl.id).second) {
+        throw ConfigError{m.Key("id") + ": cluster id '" + cl.id + "' is defined twice" + Where(m.Get("id"))};
+      }
+      cl.control_url = m.Str("control_url", true);
+      CheckUrl(cl.control_url, m.Key("control_url"), m.Get("control_url"));
+      cl.api_key = m.Secret("api_key", false);
+      cl.backend = m.Str("backend", true);
+      if (!backends.insert(cl.backend).second) {
+        throw ConfigError{m.Key("backend") + ": backend '" + cl.backend + "' is used by two clusters" +
+                          Where(m.Get("backend"))};
+      }
+      cl.dsn = m.Secret("dsn", false);
+      if (c.database.layout == DbLayout::kSplit && cl.dsn.empty()) {
+        throw ConfigError{m.Key("dsn") + ": required in split layout; set dsn_env or dsn_file" + Where(list[i])};
+      }
+      if (c.database.layout == DbLayout::kShared && !cl.dsn.empty()) {
+        throw ConfigError{m.Key("dsn_env") + ": per-cluster DSNs are only used in split layout" + Where(list[i])};
+      }
+      cl.reload_command = m.StrList("reload_command");
+      cl.capacity = m.Int("capacity", 0, 0, INT64_MAX);
+      cl.cached_nodes = m.Bool("cached_nodes", false);
+      m.Finish();
+      c.clusters.push_back(std::move(cl));
+    }
+  }
+
+  {  // proxy
+    MapReader m = r.Sub("proxy");
+    std::string kind = m.Str("kind", true);
+    if (kind == "traefik-file") {
+      c.proxy.kind = ProxyKind::kTraefikFile;
+      MapReader t = m.Sub("traefik");
+      TraefikConfig& tc = c.proxy.traefik;
+      tc.directory = t.Str("directory", true);
+      tc.api_url = t.Str("api_url", false);
+      if (!tc.api_url.empty()) CheckUrl(tc.api_url, t.Key("api_url"), t.Get("api_url"));
+      if (t.Has("api_auth")) tc.api_auth = ParseAuth(t.Sub("api_auth"));
+      if (t.Has("api_tls")) {
+        MapReader s = t.Sub("api_tls");
+        tc.api_tls.ca_file = s.Str("ca_file", false);
+        tc.api_tls.insecure_skip_verify = s.Bool("insecure_skip_verify", false);
+        s.Finish();
+      }
+      tc.router_template = t.Str("router_template", false, tc.router_template);
+      CheckTemplate(tc.router_template, t.Key("router_template"), t.node());
+      tc.host_template = t.Str("host_template", false, tc.host_template);
+      CheckTemplate(tc.host_template, t.Key("host_template"), t.node());
+      tc.entry_points = t.StrList("entry_points");
+      tc.cert_resolver = t.Str("cert_resolver", false);
+      tc.tls = t.Bool("tls", !tc.cert_resolver.empty());
+      tc.tcp_passthrough = t.Bool("tcp_passthrough", false);
+      tc.schema_version = static_cast<int>(t.Int("schema_version", 3, 2, 3));
+      tc.throttle_ms = t.Int("throttle_ms", 2000, 0, 600000);
+      tc.file_prefix = t.Str("file_prefix", false, tc.file_prefix);
+      t.Finish();
+      if (m.Has("haproxy")) throw ConfigError{m.Key("haproxy") + ": not used with kind traefik-file" + Where(m.Get("haproxy"))};
+    } else if (kind == "haproxy") {
+      c.proxy.kind = ProxyKind::kHaproxy;
+      MapReader h = m.Sub("haproxy");
+      c.proxy.haproxy.runtime_socket = h.Str("runtime_socket", true);
+      c.proxy.haproxy.map_file = h.Str("map_file", true);
+      c.proxy.haproxy.host_template = h.Str("host_template", false, c.proxy.haproxy.host_template);
+      CheckTemplate(c.proxy.haproxy.host_template, h.Key("host_template"), h.node());
+      h.Finish();
+      if (m.Has("traefik")) throw ConfigError{m.Key("traefik") + ": not used with kind haproxy" + Where(m.Get("traefik"))};
+    } else {
+      throw ConfigError{m.Key("kind") + ": '" + kind + "' is not one of traefik-file, haproxy" + Where(m.Get("kind"))};
+    }
+    m.Finish();
+  }
+
+  if (r.Has("sessions")) {
+    MapReader m = r.Sub("sessions");
+    YAML::Node hosts = m.Get("hosts");
+    std::set<std::string> names;
+    if (hosts) {
+      if (!hosts.IsSequence()) throw ConfigError{"sessions.hosts: expected a list" + Where(hosts)};
+      for (size_t i = 0; i < hosts.size(); ++i) {
+        MapReader h(hosts[i], "sessions.hosts[" + std::to_string(i) + "]");
+        SessionHostConfig sh;
+        sh.name = h.Str("name", true);
+        if (!names.insert(sh.name).second) {
+          throw ConfigError{h.Key("name") + ": session host '" + sh.name + "' is defined twice" + Where(h.Get("name"))};
+        }
+        sh.netns = h.Str("netns", false);
+        YAML::Node ports = h.Get("ports");
+        if (!ports) throw ConfigError{h.Key("ports") + ": required field is missing" + Where(hosts[i])};
+        if (!ports.IsSequence() || ports.size() == 0) {
+          throw ConfigError{h.Key("ports") + ": expected a non-empty list of ports" + Where(ports)};
+        }
+        for (size_t j = 0; j < ports.size(); ++j) {
+          int64_t p = 0;
+          if (!ports[j].IsScalar() || !YAML::convert<int64_t>::decode(ports[j], p) || p < 1 || p > 65535) {
+            throw ConfigError{h.Key("ports") + "[" + std::to_string(j) + "]: expected a port 1-65535" + Where(ports[j])};
+          }
+          sh.ports.push_back(static_cast<uint16_t>(p));
+        }
+        sh.conntrack_netns = h.Str("conntrack_netns", false);
+        h.Finish();
+        c.sessions.hosts.push_back(std::move(sh));
+      }
+    }
+    c.sessions.allow_shared = m.Bool("allow_shared", false);
+    m.Finish();
+  }
+
+  if (r.Has("journal")) {
+    MapReader m = r.Sub("journal");
+    c.journal.location = m.Str("location", false, "shared");
+    if (c.journal.location != "shared" && c.journal.location != "target") {
+      throw ConfigError{m.Key("location") + ": '" + c.journal.location + "' is not one of shared, target" +
+                        Where(m.Get("location"))};
+    }
+    m.Finish();
+  }
+  if (c.database.layout == DbLayout::kSplit && c.journal.location == "shared" && c.database.dsn.empty()) {
+    c.journal.location = "target";  // no shared DB: the journal lives in the target cluster's database
+  }
+
+  if (r.Has("timeouts")) {
+    MapReader m = r.Sub("timeouts");
+    constexpr int64_t kHour = 3600 * 1000;
+    c.timeouts.db_connect_ms = m.Int("db_connect_ms", c.timeouts.db_connect_ms, 1, kHour);
+    c.timeouts.http_ms = m.Int("http_ms", c.timeouts.http_ms, 1, kHour);
+    c.timeouts.target_ready_ms = m.Int("target_ready_ms", c.timeouts.target_ready_ms, 1, kHour);
+    c.timeouts.route_live_ms = m.Int("route_live_ms", c.timeouts.route_live_ms, 1, kHour);
+    c.timeouts.reconnect_ms = m.Int("reconnect_ms", c.timeouts.reconnect_ms, 1, kHour);
+    c.timeouts.reload_command_ms = m.Int("reload_command_ms", c.timeouts.reload_command_ms, 1, kHour);
+    m.Finish();
+  }
+  if (r.Has("rebalance")) {
+    MapReader m = r.Sub("rebalance");
+    c.rebalance_tolerance = m.Double("tolerance", c.rebalance_tolerance);
+    if (c.rebalance_tolerance < 0 || c.rebalance_tolerance > 1) {
+      throw ConfigError{m.Key("tolerance") + ": must be between 0 and 1" + Where(m.Get("tolerance"))};
+    }
+    m.Finish();
+  }
+  if (r.Has("tenants")) {
+    YAML::Node tn = r.Get("tenants");
+    if (!tn.IsMap()) throw ConfigError{"tenants: expected a mapping tenant name -> settings" + Where(tn)};
+    for (auto it = tn.begin(); it != tn.end(); ++it) {
+      std::string name = it->first.as<std::string>();
+      MapReader m(it->second, "tenants." + name);
+      TenantConfig t;
+      t.extra_cidrs = m.StrList("extra_cidrs");
+      t.allowed_clusters = m.StrList("allowed_clusters");
+      // Dangling reference: every cluster named must be defined under clusters.
+      for (size_t i = 0; i < t.allowed_clusters.size(); ++i) {
+        if (!c.FindCluster(t.allowed_clusters[i])) {
+          throw ConfigError{m.Key("allowed_clusters") + "[" + std::to_string(i) + "]: cluster '" +
+                            t.allowed_clusters[i] + "' is not defined under clusters (defined: " + c.ClusterIds() +
+                            ")" + Where(m.Get("allowed_clusters"))};
+        }
+      }
+      m.Finish();
+      c.tenants[name] = std::move(t);
+    }
+  }
+  r.Finish();
+  return c;
+}
+
+}  // namespace
+
+const char* DbLayoutName(DbLayout l) { return l == DbLayout::kShared ? "shared" : "split"; }
+const char* ProxyKindName(ProxyKind k) { return k == ProxyKind::kHaproxy ? "haproxy" : "traefik-file"; }
+
+const ClusterConfig* Config::FindCluster(const std::string& id) const {
+  for (const auto& c : clusters) {
+    if (c.id == id) return &c;
+  }
+  return nullptr;
+}
+
+std::string Config::ClusterIds() const {
+  std::string out;
+  for (const auto& c : clusters) out += (out.empty() ? "" : ", ") + c.id;
+  return out;
+}
+
+StatusOr<std::string> ResolveSecret(const SecretRef& ref, const std::string& what) {
+  std::string value;
+  if (!ref.env.empty()) {
+    const char* v = std::getenv(ref.env.c_str());
+    if (!v || !*v) {
+      return Status::BadInput(what + ": environment variable $" + ref.env + " is not set",
+                              "export " + ref.env + "=... or use a *_file setting");
+    }
+    value = v;
+  } else if (!ref.file.empty()) {
+    std::ifstream in(ref.file);
+    if (!in) {
+      return Status::BadInput(what + ": cannot read secret file " + ref.file,
+                              "create it (mode 0600) or fix the path in the config");
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    value = ss.str();
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+    if (value.empty()) return Status::BadInput(what + ": secret file " + ref.file + " is empty");
+  } else {
+    return Status::BadInput(what + ": no secret configured");
+  }
+  RegisterSecret(value);
+  RegisterDsnSecrets(value);
+  return value;
+}
+
+StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& origin) {
+  try {
+    YAML::Node root = YAML::Load(yaml_text);
+    if (!root || root.IsNull()) return Status::BadInput(origin + ": config is empty");
+    Config c = ParseRoot(root);
+    c.path = origin;
+    return c;
+  } catch (const ConfigError& e) {
+    return Status::BadInput(origin + ": " + e.message, "see playbooks/examples/headshift.yaml");
+  } catch (const YAML::Exception& e) {
+    return Status::BadInput(origin + ": invalid YAML at line " + std::to_string(e.mark.line + 1) + ", column " +
+                                std::to_string(e.mark.column + 1) + ": " + e.msg,
+                            "fix the YAML syntax");
+  }
+}
+
+StatusOr<Config> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return Status::BadInput("cannot read config file " + path,
+                            "pass --config FILE or set HEADSHIFT_CONFIG (example: playbooks/examples/headshift.yaml)");
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str(), path);
+}
+
+std::string DefaultConfigPath(const std::string& flag_value) {
+  if (!flag_value.empty()) return flag_value;
+  if (const char* env = std::getenv("HEADSHIFT_CONFIG"); env && *env) return env;
+  return "headshift.yaml";
+}
+
+}  // namespace headshift

@@ -1,0 +1,148 @@
+// Config: the typed model of headshift.yaml (annotated example: playbooks/examples/headshift.yaml).
+//
+// LoadConfig() parses with yaml-cpp and rejects, with the YAML line/column and the key path:
+// unknown keys, wrong types, missing required fields, invalid values and dangling references
+// (e.g. a session host's conntrack namespace or a cluster id used twice). Secrets are never inline:
+// DSNs, API keys and passwords are named by an environment variable (`*_env`) or a file (`*_file`)
+// and resolved by ResolveSecret(), which registers the value with the Redactor.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace headshift {
+
+// Where a secret comes from: exactly one of env / file is set.
+struct SecretRef {
+  std::string env;   // environment variable name
+  std::string file;  // path of a file holding the secret (trailing newline stripped)
+  bool empty() const { return env.empty() && file.empty(); }
+  std::string Describe() const { return env.empty() ? "file " + file : "env $" + env; }
+};
+
+// Reads the secret and registers it for redaction. BadInput if unset/unreadable.
+StatusOr<std::string> ResolveSecret(const SecretRef& ref, const std::string& what);
+
+enum class DbLayout { kShared, kSplit };
+const char* DbLayoutName(DbLayout l);
+
+struct DatabaseConfig {
+  DbLayout layout = DbLayout::kShared;
+  SecretRef dsn;               // shared layout: the one database (required there)
+  std::string schema_profile;  // optional YAML schema profile; empty = built-in headscale profile
+};
+
+struct ClusterConfig {
+  std::string id;                     // cluster_id value as text ("3")
+  std::string control_url;            // headscale base URL, e.g. http://10.0.3.2:8080
+  SecretRef api_key;                  // headscale API key (Bearer)
+  std::string backend;                // proxy backend / Traefik service name for this cluster
+  SecretRef dsn;                      // split layout: this cluster's database (required there)
+  std::vector<std::string> reload_command;  // argv run to make the control plane reload its nodes
+  int64_t capacity = 0;               // max devices (0 = unlimited), used by drain/rebalance
+  bool cached_nodes = false;          // the control plane caches nodes (headscale >= 0.27 NodeStore)
+  bool cordon_ok = true;              // reserved: may receive tenants
+};
+
+struct HttpAuthConfig {
+  std::string basic_user;
+  SecretRef basic_password;
+  SecretRef bearer_token;
+};
+
+struct TlsClientConfig {
+  std::string ca_file;
+  bool insecure_skip_verify = false;
+};
+
+struct TraefikConfig {
+  std::string directory;                 // file provider directory headshift writes into
+  std::string api_url;                   // e.g. http://127.0.0.1:8080 (empty = no live check)
+  HttpAuthConfig api_auth;
+  TlsClientConfig api_tls;
+  std::string router_template = "{tenant}";          // router name
+  std::string host_template = "{tenant}.example.com";  // Host() of the rule
+  std::vector<std::string> entry_points;
+  std::string cert_resolver;            // optional: tls.certResolver on the router
+  bool tls = false;                     // router has tls: {}
+  bool tcp_passthrough = false;         // also a TCP HostSNI router
+  int schema_version = 3;               // 2 or 3
+  int64_t throttle_ms = 2000;           // providersThrottleDuration
+  std::string file_prefix = "headshift-";  // owned files start with this
+};
+
+struct HaproxyConfig {
+  std::string runtime_socket;  // stats socket with level admin
+  std::string map_file;        // host -> backend map
+  std::string host_template = "{tenant}.example.com";
+};
+
+enum class ProxyKind { kTraefikFile, kHaproxy };
+const char* ProxyKindName(ProxyKind k);
+
+struct ProxyConfig {
+  ProxyKind kind = ProxyKind::kHaproxy;
+  TraefikConfig traefik;
+  HaproxyConfig haproxy;
+};
+
+struct SessionHostConfig {
+  std::string name;
+  std::string netns;            // path or name under /run/netns; empty = this process's netns
+  std::vector<uint16_t> ports;  // listen ports of the proxy
+  std::string conntrack_netns;  // optional: namespace whose conntrack maps clients to NAT tuples
+};
+
+struct SessionsConfig {
+  std::vector<SessionHostConfig> hosts;
+  bool allow_shared = false;
+};
+
+// Per-tenant settings (optional; tenants not listed use defaults).
+struct TenantConfig {
+  std::vector<std::string> extra_cidrs;       // client CIDRs beyond those found in nodes.endpoints
+  std::vector<std::string> allowed_clusters;  // where drain/rebalance may place it (empty = anywhere)
+};
+
+struct JournalConfig {
+  std::string location = "shared";  // "shared" (the shared DB) or "target" (the target cluster's DB)
+};
+
+struct TimeoutsConfig {
+  int64_t db_connect_ms = 5000;
+  int64_t http_ms = 3000;
+  int64_t target_ready_ms = 30000;
+  int64_t route_live_ms = 10000;
+  int64_t reconnect_ms = 30000;
+  int64_t reload_command_ms = 60000;
+};
+
+struct Config {
+  std::string path;  // where it was loaded from
+  DatabaseConfig database;
+  std::vector<ClusterConfig> clusters;
+  ProxyConfig proxy;
+  SessionsConfig sessions;
+  JournalConfig journal;
+  TimeoutsConfig timeouts;
+  std::map<std::string, TenantConfig> tenants;
+  double rebalance_tolerance = 0.10;  // fraction of the mean device count
+
+  const ClusterConfig* FindCluster(const std::string& id) const;
+  // Comma-separated list of cluster ids, for error hints.
+  std::string ClusterIds() const;
+};
+
+// Parses YAML text. `origin` names the source in messages.
+StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& origin);
+// Reads and parses a file.
+StatusOr<Config> LoadConfig(const std::string& path);
+// The path to use: explicit flag, else $HEADSHIFT_CONFIG, else ./headshift.yaml.
+std::string DefaultConfigPath(const std::string& flag_value);
+
+}  // namespace headshift

@@ -1,0 +1,26 @@
+// Redactor: the process-wide set of secret strings (DSN passwords, API keys, tokens) that must never
+// reach logs or output. Every secret headshift loads is registered here the moment it is read; the
+// log sink and the CLI's output path pass all text through Redact().
+//
+// Thread-safety: all functions are safe to call concurrently.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace headshift {
+
+// Registers `secret` (ignored if shorter than 4 bytes: too short to redact without mangling text).
+void RegisterSecret(std::string_view secret);
+
+// Registers the password of a libpq DSN (key/value or URI form), if it has one.
+void RegisterDsnSecrets(std::string_view dsn);
+
+// Returns `text` with every registered secret replaced by "***", and any `password=...` in a
+// key/value DSN or `user:pass@` in a URI masked even if it was never registered.
+std::string Redact(std::string_view text);
+
+// Forgets all registered secrets (tests only).
+void ClearSecretsForTest();
+
+}  // namespace headshift

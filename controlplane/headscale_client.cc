@@ -1,0 +1,78 @@
+#include "controlplane/headscale_client.h"
+
+#include <curl/curl.h>
+#include <nlohmann/json.hpp>
+
+namespace headshift {
+namespace {
+
+std::string UrlEncode(const std::string& s) {
+  std::string out;
+  static const char* hex = "0123456789ABCDEF";
+  for (unsigned char c : s) {
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+HeadscaleClient::HeadscaleClient(std::string base_url, std::string api_key, int64_t timeout_ms)
+    : base_url_(std::move(base_url)), api_key_(std::move(api_key)), timeout_ms_(timeout_ms) {
+  while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
+}
+
+StatusOr<std::string> HeadscaleClient::NoiseKey() {
+  HttpRequestOptions o;
+  o.timeout_ms = timeout_ms_;
+  auto r = http_.Get(base_url_ + "/key?v=88", o);
+  if (!r.ok()) return r.status();
+  if (r->status != 200) {
+    return Status::Failed(base_url_ + "/key answered HTTP " + std::to_string(r->status),
+                          "is control_url the headscale server (not the proxy)?");
+  }
+  auto j = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("publicKey") || !j["publicKey"].is_string()) {
+    return Status::Failed(base_url_ + "/key: response is not {\"publicKey\": ...} JSON");
+  }
+  return j["publicKey"].get<std::string>();
+}
+
+StatusOr<std::vector<ControlNode>> HeadscaleClient::ListNodes(const std::string& user) {
+  HttpRequestOptions o;
+  o.timeout_ms = timeout_ms_;
+  o.bearer_token = api_key_;
+  auto r = http_.Get(base_url_ + "/api/v1/node?user=" + UrlEncode(user), o);
+  if (!r.ok()) return r.status();
+  if (r->status == 401) {
+    return Status::Failed(base_url_ + " refused the API key (HTTP 401)",
+                          "create one with `headscale apikeys create` and point api_key_file at it");
+  }
+  if (r->status != 200) {
+    return Status::Failed(base_url_ + "/api/v1/node answered HTTP " + std::to_string(r->status));
+  }
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::Failed(base_url_ + "/api/v1/node: invalid JSON");
+  std::vector<ControlNode> out;
+  if (!j.contains("nodes") || j["nodes"].is_null()) return out;
+  for (const auto& n : j["nodes"]) {
+    ControlNode cn;
+    cn.id = n.value("id", "");
+    cn.name = n.value("givenName", n.value("name", ""));
+    cn.node_key = n.value("nodeKey", "");
+    cn.machine_key = n.value("machineKey", "");
+    if (n.contains("user") && n["user"].is_object()) cn.user = n["user"].value("name", "");
+    cn.online = n.value("online", false);
+    cn.last_seen = n.contains("lastSeen") && n["lastSeen"].is_string() ? n["lastSeen"].get<std::string>() : "";
+    out.push_back(std::move(cn));
+  }
+  return out;
+}
+
+}  // namespace headshift

@@ -1,0 +1,298 @@
+#include "playbooks/doctor.h"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+#include <sstream>
+
+#include "common/pg.h"
+#include "controlplane/headscale_client.h"
+#include "dataplane/kernel_probe.h"
+
+namespace headshift {
+
+int DoctorReport::ExitCode() const {
+  bool priv_fail = false, other_fail = false;
+  for (const auto& c : checks) {
+    if (c.ok) continue;
+    (c.privilege ? priv_fail : other_fail) = true;
+  }
+  return priv_fail ? 5 : other_fail ? 1 : 0;
+}
+
+nlohmann::json DoctorReport::ToJson() const {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& c : checks) {
+    arr.push_back({{"name", c.name}, {"ok", c.ok}, {"privilege", c.privilege}, {"detail", c.detail},
+                   {"hint", c.ok ? "" : c.hint}});
+  }
+  int failed = 0;
+  for (const auto& c : checks) failed += c.ok ? 0 : 1;
+  return {{"checks", arr}, {"failed", failed}, {"ok", failed == 0}};
+}
+
+std::string DoctorReport::ToText() const {
+  std::ostringstream o;
+  for (const auto& c : checks) {
+    o << (c.ok ? "  OK    " : "  FAIL  ") << c.name << ": " << c.detail << "\n";
+    if (!c.ok && !c.hint.empty()) o << "        fix: " << c.hint << "\n";
+  }
+  int failed = 0;
+  for (const auto& c : checks) failed += c.ok ? 0 : 1;
+  o << (failed == 0 ? "all checks passed\n" : std::to_string(failed) + " check(s) failed\n");
+  return o.str();
+}
+
+DoctorCheck CheckCapNetAdmin() {
+  DoctorCheck c{"cap_net_admin", false, true, "", ""};
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (syscall(SYS_capget, &hdr, data) != 0) {
+    c.detail = std::string("capget failed: ") + std::strerror(errno);
+  } else {
+    c.ok = (data[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32))) != 0;
+    c.detail = c.ok ? "CAP_NET_ADMIN is effective" : "CAP_NET_ADMIN is not effective";
+  }
+  c.hint = "run as root, or grant it: setcap cap_net_admin,cap_sys_admin+ep $(command -v headshift)";
+  return c;
+}
+
+DoctorCheck CheckNetns(const std::string& host, const std::string& netns) {
+  DoctorCheck c{"netns[" + host + "]", false, false, "", ""};
+  if (netns.empty()) {
+    c.ok = true;
+    c.detail = "uses headshift's own network namespace";
+    return c;
+  }
+  std::string path = netns.find('/') == std::string::npos ? "/run/netns/" + netns : netns;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    c.detail = "cannot open " + path + ": " + std::strerror(errno);
+    c.hint = "create it (ip netns add NAME) or fix sessions.hosts[].netns";
+    return c;
+  }
+  int type = ::ioctl(fd, NS_GET_NSTYPE);
+  ::close(fd);
+  if (type != CLONE_NEWNET) {
+    c.detail = path + " is not a network namespace";
+    c.hint = "point sessions.hosts[].netns at /run/netns/NAME or /proc/PID/ns/net";
+    return c;
+  }
+  c.ok = true;
+  c.detail = path + " is a network namespace";
+  return c;
+}
+
+DoctorCheck CheckDatabase(const std::string& label, const std::string& dsn, int64_t timeout_ms) {
+  DoctorCheck c{"database[" + label + "]", false, false, "", ""};
+  auto conn = PgConn::Connect(dsn, timeout_ms);
+  if (!conn.ok()) {
+    c.detail = conn.status().message();
+    c.hint = conn.status().hint();
+    return c;
+  }
+  auto r = (*conn)->Exec(
+      "SELECT t.table_name, c.data_type FROM (VALUES ('users'),('nodes'),('pre_auth_keys')) AS t(table_name) "
+      "LEFT JOIN information_schema.tables it ON it.table_name = t.table_name AND it.table_schema = current_schema() "
+      "LEFT JOIN information_schema.columns c ON c.table_name = t.table_name AND c.table_schema = current_schema() "
+      "AND c.column_name = 'cluster_id' WHERE TRUE ORDER BY 1");
+  if (!r.ok()) {
+    c.detail = r.status().message();
+    return c;
+  }
+  auto present = (*conn)->Exec(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+      "AND table_name IN ('users','nodes','pre_auth_keys')");
+  std::map<std::string, bool> exists;
+  if (present.ok()) {
+    for (int i = 0; i < present->rows(); ++i) exists[present->Get(i, 0)] = true;
+  }
+  std::string missing_tables, missing_col, types;
+  for (int i = 0; i < r->rows(); ++i) {
+    std::string t = r->Get(i, 0);
+    if (!exists[t]) {
+      missing_tables += (missing_tables.empty() ? "" : ", ") + t;
+    } else if (r->IsNull(i, 1)) {
+      missing_col += (missing_col.empty() ? "" : ", ") + t;
+    } else {
+      types += (types.empty() ? "" : ", ") + t + ".cluster_id " + r->Get(i, 1);
+    }
+  }
+  if (!missing_tables.empty()) {
+    c.detail = "connected, but headscale tables are missing: " + missing_tables;
+    c.hint = "point the DSN at the headscale database (run headscale once to create its schema)";
+  } else if (!missing_col.empty()) {
+    c.detail = "connected, but no cluster_id column on: " + missing_col;
+    c.hint = "this is a single-node headscale schema; add cluster_id (TEXT or integer) to users, nodes, pre_auth_keys";
+  } else {
+    c.ok = true;
+    c.detail = "connected; " + types;
+  }
+  return c;
+}
+
+std::vector<DoctorCheck> CheckNoiseKeys(const Config& config) {
+  std::vector<DoctorCheck> out;
+  std::map<std::string, std::vector<std::string>> by_key;  // key -> cluster ids
+  for (const auto& cl : config.clusters) {
+    DoctorCheck c{"control_plane[" + cl.id + "]", false, false, "", ""};
+    HeadscaleClient client(cl.control_url, "", config.timeouts.http_ms);
+    auto key = client.NoiseKey();
+    if (!key.ok()) {
+      c.detail = key.status().message();
+      c.hint = key.status().hint().empty() ? "check clusters[].control_url and that headscale is running"
+                                           : key.status().hint();
+    } else {
+      c.ok = true;
+      c.detail = cl.control_url + "/key answers " + *key;
+      by_key[*key].push_back(cl.id);
+    }
+    out.push_back(c);
+  }
+  DoctorCheck same{"noise_keys", false, false, "", ""};
+  if (by_key.size() <= 1) {
+    same.ok = !by_key.empty();
+    same.detail = by_key.empty() ? "no control plane answered /key" : "all clusters share one Noise public key";
+    same.hint = "fix the control planes above";
+  } else {
+    std::string d = "clusters report different Noise keys:";
+    for (const auto& [k, ids] : by_key) {
+      d += " [";
+      for (size_t i = 0; i < ids.size(); ++i) d += (i ? "," : "") + ids[i];
+      d += "] " + k + ";";
+    }
+    same.detail = d;
+    same.hint = "give every headscale node the same noise.private_key_path file; clients moved to a node with "
+                "another key fail the Noise handshake (research/headscale.md §4)";
+  }
+  out.push_back(same);
+  return out;
+}
+
+DoctorCheck CheckProxy(const Config& config) {
+  DoctorCheck c{"proxy[" + std::string(ProxyKindName(config.proxy.kind)) + "]", false, false, "", ""};
+  if (config.proxy.kind == ProxyKind::kHaproxy) {
+    const auto& h = config.proxy.haproxy;
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, h.runtime_socket.c_str(), sizeof(addr.sun_path) - 1);
+    timeval tv{2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      c.detail = "cannot connect to runtime socket " + h.runtime_socket + ": " + std::strerror(errno);
+      c.hint = "add `stats socket " + h.runtime_socket + " level admin` to haproxy.cfg's global section";
+      ::close(fd);
+      return c;
+    }
+    std::string cmd = "show map " + h.map_file + "\n";
+    (void)!::write(fd, cmd.data(), cmd.size());
+    std::string reply;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) reply.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    if (reply.find("Unknown map") != std::string::npos || reply.find("not found") != std::string::npos) {
+      c.detail = "runtime socket answers, but HAProxy does not know map " + h.map_file;
+      c.hint = "use the map in a `use_backend %[req.hdr(host),lower,map(" + h.map_file + ")]` rule";
+      return c;
+    }
+    int entries = 0;
+    for (char ch : reply) entries += ch == '\n';
+    c.ok = true;
+    c.detail = "runtime socket " + h.runtime_socket + " answers; map " + h.map_file + " has " +
+               std::to_string(std::max(0, entries - 1)) + " entries";
+    return c;
+  }
+  const auto& t = config.proxy.traefik;
+  if (::access(t.directory.c_str(), W_OK) != 0) {
+    c.detail = "provider directory " + t.directory + " is not writable: " + std::strerror(errno);
+    c.hint = "create it and make it writable, and point Traefik's providers.file.directory at it";
+    return c;
+  }
+  if (t.api_url.empty()) {
+    c.ok = true;
+    c.detail = "directory " + t.directory + " writable; no api_url, so routes cannot be proven live";
+    return c;
+  }
+  HttpClient http;
+  HttpRequestOptions o;
+  o.timeout_ms = config.timeouts.http_ms;
+  o.ca_file = t.api_tls.ca_file;
+  o.insecure_skip_verify = t.api_tls.insecure_skip_verify;
+  if (!t.api_auth.bearer_token.empty()) {
+    auto tok = ResolveSecret(t.api_auth.bearer_token, "proxy.traefik.api_auth.bearer_token");
+    if (!tok.ok()) {
+      c.detail = tok.status().message();
+      return c;
+    }
+    o.bearer_token = *tok;
+  } else if (!t.api_auth.basic_user.empty()) {
+    auto pw = ResolveSecret(t.api_auth.basic_password, "proxy.traefik.api_auth.basic_password");
+    if (!pw.ok()) {
+      c.detail = pw.status().message();
+      return c;
+    }
+    o.basic_user = t.api_auth.basic_user;
+    o.basic_password = *pw;
+  }
+  auto r = http.Get(t.api_url + "/api/overview", o);
+  if (!r.ok()) {
+    c.detail = r.status().message();
+    c.hint = "enable Traefik's API (api: {}) on an entry point headshift can reach";
+  } else if (r->status == 401 || r->status == 403) {
+    c.detail = "Traefik API refused the credentials (HTTP " + std::to_string(r->status) + ")";
+    c.hint = "check proxy.traefik.api_auth";
+  } else if (r->status != 200) {
+    c.detail = "Traefik API answered HTTP " + std::to_string(r->status);
+  } else {
+    c.ok = true;
+    c.detail = "directory " + t.directory + " writable; API " + t.api_url + " answers";
+  }
+  return c;
+}
+
+DoctorReport RunDoctor(const Config* config) {
+  DoctorReport rep;
+  rep.checks.push_back(CheckCapNetAdmin());
+  {
+    DoctorCheck k{"sock_destroy", false, true, "", ""};
+    Status st = ProbeSockDestroy();
+    k.ok = st.ok();
+    k.detail = st.ok() ? "SOCK_DESTROY reset a probe connection in a throwaway network namespace" : st.message();
+    k.hint = st.hint();
+    rep.checks.push_back(k);
+  }
+  if (!config) return rep;
+  for (const auto& h : config->sessions.hosts) {
+    rep.checks.push_back(CheckNetns(h.name, h.netns));
+    if (!h.conntrack_netns.empty()) rep.checks.push_back(CheckNetns(h.name + ".conntrack", h.conntrack_netns));
+  }
+  auto check_dsn = [&](const std::string& label, const SecretRef& ref) {
+    auto dsn = ResolveSecret(ref, label);
+    if (!dsn.ok()) {
+      rep.checks.push_back({"database[" + label + "]", false, false, dsn.status().message(), dsn.status().hint()});
+      return;
+    }
+    rep.checks.push_back(CheckDatabase(label, *dsn, config->timeouts.db_connect_ms));
+  };
+  if (config->database.layout == DbLayout::kShared) {
+    check_dsn("shared", config->database.dsn);
+  } else {
+    for (const auto& cl : config->clusters) check_dsn("cluster " + cl.id, cl.dsn);
+  }
+  for (auto& c : CheckNoiseKeys(*config)) rep.checks.push_back(std::move(c));
+  rep.checks.push_back(CheckProxy(*config));
+  return rep;
+}
+
+}  // namespace headshift

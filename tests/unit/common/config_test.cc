@@ -1,0 +1,165 @@
+// Config model: valid configs parse into typed structs; each bad config is refused with a message
+// that names the key path and the line/column.
+#include "common/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "tests/fixtures/cli_runner.h"
+
+namespace headshift {
+namespace {
+
+const char* kValid = R"(database:
+  layout: shared
+  dsn_env: HS_TEST_DSN
+clusters:
+  - id: "3"
+    control_url: http://127.0.0.1:8083
+    api_key_file: /tmp/k3
+    backend: headscale-cluster3
+    reload_command: [systemctl, restart, headscale@3]
+    cached_nodes: true
+    capacity: 100
+  - id: "4"
+    control_url: http://127.0.0.1:8084
+    backend: headscale-cluster4
+proxy:
+  kind: haproxy
+  haproxy:
+    runtime_socket: /run/haproxy/admin.sock
+    map_file: /etc/haproxy/tenants.map
+    host_template: "{tenant}.demo.com"
+sessions:
+  hosts:
+    - name: edge
+      netns: edge
+      ports: [80, 443]
+      conntrack_netns: lb
+tenants:
+  hsa:
+    extra_cidrs: [198.51.100.0/28]
+    allowed_clusters: ["4"]
+timeouts:
+  reconnect_ms: 5000
+)";
+
+TEST(ConfigTest, ValidConfigParsesIntoTypedStructs) {
+  auto c = ParseConfig(kValid, "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->database.layout, DbLayout::kShared);
+  EXPECT_EQ(c->database.dsn.env, "HS_TEST_DSN");
+  ASSERT_EQ(c->clusters.size(), 2u);
+  EXPECT_EQ(c->clusters[0].reload_command, (std::vector<std::string>{"systemctl", "restart", "headscale@3"}));
+  EXPECT_TRUE(c->clusters[0].cached_nodes);
+  EXPECT_EQ(c->clusters[0].capacity, 100);
+  EXPECT_EQ(c->proxy.kind, ProxyKind::kHaproxy);
+  EXPECT_EQ(c->proxy.haproxy.host_template, "{tenant}.demo.com");
+  ASSERT_EQ(c->sessions.hosts.size(), 1u);
+  EXPECT_EQ(c->sessions.hosts[0].ports, (std::vector<uint16_t>{80, 443}));
+  EXPECT_EQ(c->sessions.hosts[0].conntrack_netns, "lb");
+  EXPECT_EQ(c->tenants.at("hsa").allowed_clusters, std::vector<std::string>{"4"});
+  EXPECT_EQ(c->timeouts.reconnect_ms, 5000);
+  EXPECT_EQ(c->timeouts.http_ms, 3000);  // default
+  EXPECT_NE(c->FindCluster("4"), nullptr);
+  EXPECT_EQ(c->FindCluster("5"), nullptr);
+}
+
+TEST(ConfigTest, ExampleConfigInRepoParses) {
+  auto c = LoadConfig(std::string(HEADSHIFT_SOURCE_DIR) + "/playbooks/examples/headshift.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->clusters.size(), 2u);
+}
+
+struct BadCase {
+  const char* name;
+  std::string from;  // substring of kValid to replace
+  std::string to;
+  std::vector<std::string> expect;  // substrings of the error message
+};
+
+class BadConfigTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadConfigTest, RefusedWithKeyPathAndPosition) {
+  const BadCase& b = GetParam();
+  std::string text = kValid;
+  size_t pos = text.find(b.from);
+  ASSERT_NE(pos, std::string::npos) << b.from;
+  text.replace(pos, b.from.size(), b.to);
+  auto c = ParseConfig(text, "bad.yaml");
+  ASSERT_FALSE(c.ok()) << b.name;
+  EXPECT_EQ(c.status().code(), ExitCode::kBadInput);
+  for (const auto& e : b.expect) {
+    EXPECT_NE(c.status().message().find(e), std::string::npos)
+        << b.name << ": expected '" << e << "' in: " << c.status().message();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, BadConfigTest,
+    ::testing::Values(
+        BadCase{"unknown_key", "    cached_nodes: true\n", "    cached_node: true\n",
+                {"clusters[0].cached_node: unknown key", "line 10, column 5"}},
+        BadCase{"wrong_type_int", "capacity: 100", "capacity: lots",
+                {"clusters[0].capacity: expected an integer", "line 11, column 15"}},
+        BadCase{"wrong_type_list", "ports: [80, 443]", "ports: 80",
+                {"sessions.hosts[0].ports: expected a non-empty list", "line 25, column 14"}},
+        BadCase{"missing_required", "    backend: headscale-cluster4\n", "",
+                {"clusters[1].backend: required field is missing", "line 12"}},
+        BadCase{"dangling_cluster", "allowed_clusters: [\"4\"]", "allowed_clusters: [\"9\"]",
+                {"tenants.hsa.allowed_clusters[0]: cluster '9' is not defined", "defined: 3, 4", "line 30, column 23"}},
+        BadCase{"inline_secret", "  dsn_env: HS_TEST_DSN", "  dsn: host=x password=hunter22",
+                {"database.dsn: secrets are never inline", "dsn_env"}},
+        BadCase{"bad_layout", "layout: shared", "layout: sharded",
+                {"database.layout: 'sharded' is not one of shared, split", "line 2"}},
+        BadCase{"bad_proxy_kind", "kind: haproxy", "kind: nginx",
+                {"proxy.kind: 'nginx' is not one of traefik-file, haproxy"}},
+        BadCase{"duplicate_cluster", "  - id: \"4\"", "  - id: \"3\"", {"clusters[1].id: cluster id '3' is defined twice"}},
+        BadCase{"port_out_of_range", "ports: [80, 443]", "ports: [80, 70000]",
+                {"sessions.hosts[0].ports[1]: expected a port 1-65535"}},
+        BadCase{"bad_url", "http://127.0.0.1:8084", "127.0.0.1:8084",
+                {"clusters[1].control_url: '127.0.0.1:8084' is not an http:// or https:// URL"}},
+        BadCase{"template_without_tenant", "\"{tenant}.demo.com\"", "\"demo.com\"",
+                {"proxy.haproxy.host_template: template 'demo.com' must contain {tenant}"}},
+        BadCase{"yaml_syntax", "clusters:\n", "clusters: [\n", {"invalid YAML at line"}},
+        BadCase{"split_needs_cluster_dsn", "layout: shared", "layout: split",
+                {"clusters[0].dsn: required in split layout"}}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ConfigTest, SecretFromFileIsResolvedAndRegistered) {
+  std::string path = testing::WriteTempFile("secret", "s3cr3t-value\n");
+  SecretRef ref{"", path};
+  auto v = ResolveSecret(ref, "test");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, "s3cr3t-value");
+  auto missing = ResolveSecret(SecretRef{"HS_DEFINITELY_UNSET_VAR", ""}, "database.dsn");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("$HS_DEFINITELY_UNSET_VAR is not set"), std::string::npos);
+}
+
+TEST(ConfigTest, CliRejectsBadConfigWithExitCode2AndJsonError) {
+  std::string path = testing::WriteTempFile("bad.yaml", "database: {layout: shared, dsn_env: X}\nclusters: []\n");
+  auto r = testing::RunHeadshift({"--json", "--config", path, "doctor"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  auto pos = r.out.find("\"kind\":\"bad_input\"");
+  EXPECT_NE(pos, std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("clusters: expected a non-empty list"), std::string::npos) << r.out;
+  // Exactly one JSON object, one line.
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1);
+}
+
+TEST(ConfigTest, ConfigPathFromEnvironment) {
+  auto r = testing::RunHeadshift({"--json", "doctor"}, {{"HEADSHIFT_CONFIG", "/nonexistent/hs.yaml"}});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("cannot read config file /nonexistent/hs.yaml"), std::string::npos) << r.out;
+}
+
+TEST(ConfigTest, UnknownCommandAndBadFlagAreExit2) {
+  EXPECT_EQ(testing::RunHeadshift({"frobnicate"}).exit_code, 2);
+  EXPECT_EQ(testing::RunHeadshift({"--log-level", "loud", "doctor", "--host-only"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace headshift
