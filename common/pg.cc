@@ -1,5 +1,7 @@
 #include "common/pg.h"
 
+#include <spdlog/spdlog.h>
+
 #include "common/redact.h"
 
 namespace headshift {
@@ -26,6 +28,9 @@ StatusOr<std::unique_ptr<PgConn>> PgConn::Connect(const std::string& dsn, int64_
     return Status::Failed("cannot connect to PostgreSQL: " + err,
                           "check the DSN (host, port, dbname, user) and that the server is running");
   }
+  // Server notices (e.g. "database does not exist, skipping") go to the debug log, not stderr.
+  PQsetNoticeProcessor(
+      c, [](void*, const char* msg) { spdlog::debug("postgres: {}", Redact(msg)); }, nullptr);
   return std::unique_ptr<PgConn>(new PgConn(c));
 }
 

@@ -1,0 +1,27 @@
+// The headscale v0.26–v0.29 PostgreSQL schema as GORM creates it (research/headscale.md §1.2),
+// plus the `cluster_id` column of the multi-node fork on users, nodes and pre_auth_keys.
+// Used by the sandbox lab, the tests and the benchmarks to create headscale-shaped databases.
+#pragma once
+
+#include <string>
+
+#include "common/pg.h"
+#include "common/status.h"
+
+namespace headshift::sandbox {
+
+enum class ClusterIdType { kText, kBigint };
+
+struct SchemaOptions {
+  ClusterIdType cluster_id_type = ClusterIdType::kBigint;
+  bool with_cluster_id = true;  // false: a stock single-node headscale schema
+};
+
+// CREATE TABLE statements (users, pre_auth_keys, api_keys, nodes, policies, migrations,
+// database_versions) with headscale's indexes and foreign keys. `nodes` has no unique index, as in
+// headscale (uniqueness lives in its memory).
+std::string HeadscaleSchemaSql(const SchemaOptions& opts);
+
+Status CreateHeadscaleSchema(PgConn& conn, const SchemaOptions& opts);
+
+}  // namespace headshift::sandbox
