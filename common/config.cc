@@ -380,7 +380,24 @@ std::string Config::ClusterIds() const {
   return out;
 }
 
+namespace {
+StatusOr<std::string> ReadSecret(const SecretRef& ref, const std::string& what);
+}  // namespace
+
 StatusOr<std::string> ResolveSecret(const SecretRef& ref, const std::string& what) {
+  auto v = ReadSecret(ref, what);
+  if (v.ok()) RegisterSecret(*v);
+  return v;
+}
+
+StatusOr<std::string> ResolveDsn(const SecretRef& ref, const std::string& what) {
+  auto v = ReadSecret(ref, what);
+  if (v.ok()) RegisterDsnSecrets(*v);
+  return v;
+}
+
+namespace {
+StatusOr<std::string> ReadSecret(const SecretRef& ref, const std::string& what) {
   std::string value;
   if (!ref.env.empty()) {
     const char* v = std::getenv(ref.env.c_str());
@@ -403,10 +420,9 @@ StatusOr<std::string> ResolveSecret(const SecretRef& ref, const std::string& wha
   } else {
     return Status::BadInput(what + ": no secret configured");
   }
-  RegisterSecret(value);
-  RegisterDsnSecrets(value);
   return value;
 }
+}  // namespace
 
 StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& origin) {
   try {

@@ -27,6 +27,9 @@ struct SecretRef {
 
 // Reads the secret and registers it for redaction. BadInput if unset/unreadable.
 StatusOr<std::string> ResolveSecret(const SecretRef& ref, const std::string& what);
+// Reads a libpq DSN; registers only its password for redaction, so host/port/dbname stay visible
+// in logs and errors.
+StatusOr<std::string> ResolveDsn(const SecretRef& ref, const std::string& what);
 
 enum class DbLayout { kShared, kSplit };
 const char* DbLayoutName(DbLayout l);

@@ -2,6 +2,8 @@
 
 #include <curl/curl.h>
 
+#include <spdlog/spdlog.h>
+
 #include "common/redact.h"
 
 namespace headshift {
@@ -51,6 +53,8 @@ StatusOr<HttpResponse> HttpClient::Get(const std::string& url, const HttpRequest
     curl_easy_setopt(c, CURLOPT_PASSWORD, opts.basic_password.c_str());
   }
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  // The request line and its credentials at trace level; the redacting sink masks the secret.
+  spdlog::trace("http: GET {} {}", url, auth.empty() ? (opts.basic_user.empty() ? "(no auth)" : "(basic auth)") : auth);
   if (!opts.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, opts.ca_file.c_str());
   if (opts.insecure_skip_verify) {
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);

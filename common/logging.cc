@@ -38,9 +38,9 @@ Status InitLogging(const std::string& level) {
                             "use one of trace, debug, info, warn, error, critical, off");
   }
   auto inner = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(spdlog::color_mode::automatic);
+  inner->set_pattern("%^%L%$ %H:%M:%S.%e %v");  // the inner sink formats; the wrapper only redacts
   auto sink = std::make_shared<RedactingSink>(inner);
   auto logger = std::make_shared<spdlog::logger>("headshift", sink);
-  logger->set_pattern("%^%L%$ %H:%M:%S.%e %v");
   logger->set_level(lvl);
   spdlog::set_default_logger(logger);
   return Status::Ok();

@@ -52,7 +52,7 @@ std::string Redact(std::string_view text) {
     }
   }
   // Unregistered DSN passwords: key/value form and URI userinfo.
-  static const std::regex kv(R"((password\s*=\s*)('[^']*'|[^\s]+))", std::regex::icase);
+  static const std::regex kv(R"((password\s*=\s*)('[^']*'|[^\s']+))", std::regex::icase);
   static const std::regex uri(R"(((?:postgres|postgresql|https?)://[^:/@\s]+:)([^@\s]+)@)");
   if (out.find("assword") != std::string::npos) out = std::regex_replace(out, kv, "$1***");
   if (out.find("://") != std::string::npos) out = std::regex_replace(out, uri, "$1***@");

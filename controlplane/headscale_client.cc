@@ -48,7 +48,7 @@ StatusOr<std::vector<ControlNode>> HeadscaleClient::ListNodes(const std::string&
   HttpRequestOptions o;
   o.timeout_ms = timeout_ms_;
   o.bearer_token = api_key_;
-  auto r = http_.Get(base_url_ + "/api/v1/node?user=" + UrlEncode(user), o);
+  auto r = http_.Get(base_url_ + "/api/v1/node" + (user.empty() ? "" : "?user=" + UrlEncode(user)), o);
   if (!r.ok()) return r.status();
   if (r->status == 401) {
     return Status::Failed(base_url_ + " refused the API key (HTTP 401)",

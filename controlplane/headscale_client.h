@@ -31,7 +31,7 @@ class HeadscaleClient {
 
   // The server's Noise public key ("mkey:..."), from GET /key?v=88.
   StatusOr<std::string> NoiseKey();
-  // Nodes of `user` as the control plane currently serves them (its in-memory view on >= 0.27).
+  // Nodes of `user` (all nodes when empty) as the control plane currently serves them (its in-memory view on >= 0.27).
   StatusOr<std::vector<ControlNode>> ListNodes(const std::string& user);
 
  private:

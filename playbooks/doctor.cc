@@ -14,6 +14,8 @@
 #include <map>
 #include <sstream>
 
+#include <spdlog/spdlog.h>
+
 #include "common/pg.h"
 #include "controlplane/headscale_client.h"
 #include "dataplane/kernel_probe.h"
@@ -94,6 +96,8 @@ DoctorCheck CheckNetns(const std::string& host, const std::string& netns) {
 
 DoctorCheck CheckDatabase(const std::string& label, const std::string& dsn, int64_t timeout_ms) {
   DoctorCheck c{"database[" + label + "]", false, false, "", ""};
+  // The DSN is logged for debugging (host, port, dbname); the redacting sink masks its password.
+  spdlog::debug("doctor: connecting to database[{}] with DSN '{}'", label, dsn);
   auto conn = PgConn::Connect(dsn, timeout_ms);
   if (!conn.ok()) {
     c.detail = conn.status().message();
@@ -157,6 +161,22 @@ std::vector<DoctorCheck> CheckNoiseKeys(const Config& config) {
       by_key[*key].push_back(cl.id);
     }
     out.push_back(c);
+    if (!cl.api_key.empty()) {
+      DoctorCheck api{"control_plane_api[" + cl.id + "]", false, false, "", ""};
+      auto key_value = ResolveSecret(cl.api_key, "clusters[" + cl.id + "].api_key");
+      if (!key_value.ok()) {
+        api.detail = key_value.status().message();
+        api.hint = key_value.status().hint();
+      } else {
+        HeadscaleClient authed(cl.control_url, *key_value, config.timeouts.http_ms);
+        auto nodes = authed.ListNodes("");
+        api.ok = nodes.ok();
+        api.detail = nodes.ok() ? "API key accepted; " + std::to_string(nodes->size()) + " nodes served"
+                                : nodes.status().message();
+        api.hint = nodes.ok() ? "" : nodes.status().hint();
+      }
+      out.push_back(api);
+    }
   }
   DoctorCheck same{"noise_keys", false, false, "", ""};
   if (by_key.size() <= 1) {
@@ -278,7 +298,7 @@ DoctorReport RunDoctor(const Config* config) {
     if (!h.conntrack_netns.empty()) rep.checks.push_back(CheckNetns(h.name + ".conntrack", h.conntrack_netns));
   }
   auto check_dsn = [&](const std::string& label, const SecretRef& ref) {
-    auto dsn = ResolveSecret(ref, label);
+    auto dsn = ResolveDsn(ref, label);
     if (!dsn.ok()) {
       rep.checks.push_back({"database[" + label + "]", false, false, dsn.status().message(), dsn.status().hint()});
       return;
