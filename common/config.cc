@@ -205,6 +205,8 @@ Config ParseRoot(const YAML::Node& root) {
       cl.control_url = m.Str("control_url", true);
       CheckUrl(cl.control_url, m.Key("control_url"), m.Get("control_url"));
       cl.api_key = m.Secret("api_key", false);
+      cl.upstream_url = m.Str("upstream_url", false, cl.control_url);
+      CheckUrl(cl.upstream_url, m.Key("upstream_url"), m.Has("upstream_url") ? m.Get("upstream_url") : list[i]);
       cl.backend = m.Str("backend", true);
       if (!backends.insert(cl.backend).second) {
         throw ConfigError{m.Key("backend") + ": backend '" + cl.backend + "' is used by two clusters" +

@@ -50,6 +50,8 @@ struct ClusterConfig {
   int64_t capacity = 0;               // max devices (0 = unlimited), used by drain/rebalance
   bool cached_nodes = false;          // the control plane caches nodes (headscale >= 0.27 NodeStore)
   bool cordon_ok = true;              // reserved: may receive tenants
+  std::string upstream_url;           // URL the proxy uses to reach this node (Traefik service server);
+                                      // defaults to control_url (last, so positional initialisers still work)
 };
 
 struct HttpAuthConfig {

@@ -128,6 +128,24 @@ INSTANTIATE_TEST_SUITE_P(
                 {"clusters[0].dsn: required in split layout"}}),
     [](const auto& info) { return std::string(info.param.name); });
 
+TEST(ConfigTest, UpstreamUrlDefaultsToControlUrlAndIsChecked) {
+  auto c = ParseConfig(kValid, "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->clusters[0].upstream_url, "http://127.0.0.1:8083");  // default: control_url
+  std::string text = kValid;
+  std::string at = "    backend: headscale-cluster4\n";
+  text.replace(text.find(at), at.size(), at + "    upstream_url: http://10.0.4.2:8080\n");
+  c = ParseConfig(text, "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->clusters[1].upstream_url, "http://10.0.4.2:8080");
+  text.replace(text.find("http://10.0.4.2:8080"), 20, "10.0.4.2:8080");
+  c = ParseConfig(text, "t.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("clusters[1].upstream_url: '10.0.4.2:8080' is not an http:// or https:// URL"),
+            std::string::npos)
+      << c.status().message();
+}
+
 TEST(ConfigTest, SecretFromFileIsResolvedAndRegistered) {
   std::string path = testing::WriteTempFile("secret", "s3cr3t-value\n");
   SecretRef ref{"", path};

@@ -1,0 +1,179 @@
+// `headshift route show [TENANT]`, `route set TENANT CLUSTER`, `route adopt TENANT...|--all`:
+// single-step route commands over proxycfg's RouteBackend (proxycfg/route_backend.h).
+#include <chrono>
+#include <memory>
+#include <sstream>
+
+#include "cli/command.h"
+#include "proxycfg/route_backend.h"
+#if __has_include("proxycfg/traefik_file_routes.h")
+#include "proxycfg/traefik_file_routes.h"
+#define HEADSHIFT_HAVE_TRAEFIK 1
+#endif
+
+namespace headshift::cli {
+namespace {
+
+struct RouteArgs {
+  std::string tenant;
+  std::string cluster;
+  bool create = false;
+  bool no_wait = false;
+  std::vector<std::string> tenants;
+  bool all = false;
+};
+
+std::string Describe(const std::optional<std::string>& cluster, const std::optional<std::string>& backend) {
+  if (!backend) return "(no route)";
+  if (cluster) return "cluster " + *cluster + " (" + *backend + ")";
+  return *backend + " (no configured cluster)";
+}
+
+std::string RouteTable(const std::vector<Route>& routes) {
+  size_t w_t = 6, w_c = 7, w_b = 7;
+  for (const auto& r : routes) {
+    w_t = std::max(w_t, r.tenant.size());
+    w_c = std::max(w_c, r.cluster_id.size());
+    w_b = std::max(w_b, r.backend.size());
+  }
+  auto pad = [](const std::string& s, size_t w) { return s + std::string(w - s.size() + 2, ' '); };
+  std::ostringstream o;
+  o << pad("TENANT", w_t) << pad("CLUSTER", w_c) << pad("BACKEND", w_b) << "SOURCE\n";
+  for (const auto& r : routes) {
+    o << pad(r.tenant, w_t) << pad(r.cluster_id.empty() ? "-" : r.cluster_id, w_c) << pad(r.backend, w_b) << r.source
+      << (r.managed ? "" : "  (not managed: run `headshift route adopt " + r.tenant + "`)") << "\n";
+    if (!r.detail.empty()) o << "  note: " << r.detail << "\n";
+  }
+  return o.str();
+}
+
+CommandResult RunShow(Context& ctx, const RouteArgs& a) {
+  auto cfg = ctx.config();
+  if (!cfg.ok()) return Fail(cfg.status());
+  auto backend = MakeRouteBackend(**cfg);
+  if (!backend.ok()) return Fail(backend.status());
+  std::vector<Route> routes;
+  if (!a.tenant.empty()) {
+    auto r = (*backend)->Get(a.tenant);
+    if (!r.ok()) return Fail(r.status());
+    if (!r->has_value()) {
+      return Fail(Status::BadInput("tenant '" + a.tenant + "' has no route in the " + (*backend)->Kind() +
+                                       " configuration",
+                                   "list routed tenants with `headshift route show`"));
+    }
+    routes.push_back(**r);
+  } else {
+    auto l = (*backend)->List();
+    if (!l.ok()) return Fail(l.status());
+    routes = std::move(l).value();
+  }
+  CommandResult res;
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& r : routes) arr.push_back(r.ToJson());
+  res.json = {{"proxy", (*backend)->Kind()}, {"routes", arr}};
+  res.text = routes.empty() ? "no tenant routes\n" : RouteTable(routes);
+  return res;
+}
+
+CommandResult RunSet(Context& ctx, const RouteArgs& a) {
+  auto cfg = ctx.config();
+  if (!cfg.ok()) return Fail(cfg.status());
+  auto made = MakeRouteBackend(**cfg);
+  if (!made.ok()) return Fail(made.status());
+  RouteBackend& backend = **made;
+  // Bad input is reported before anything touches the proxy.
+  if (!(*cfg)->FindCluster(a.cluster)) {
+    return Fail(Status::BadInput("unknown cluster '" + a.cluster + "'",
+                                 "use one of the configured clusters: " + (*cfg)->ClusterIds()));
+  }
+  if (Status st = backend.CheckOwnership(a.tenant); !st.ok()) return Fail(st);
+  auto change = a.create ? backend.Add(a.tenant, a.cluster) : backend.Set(a.tenant, a.cluster);
+  if (!change.ok()) return Fail(change.status());
+
+  CommandResult res;
+  res.json = {{"tenant", a.tenant},
+              {"from", change->previous_cluster ? nlohmann::json(*change->previous_cluster) : nlohmann::json(nullptr)},
+              {"to", change->new_cluster},
+              {"changed", change->changed},
+              {"change", change->ToJson()}};
+  std::string line = "route " + a.tenant + ": " + Describe(change->previous_cluster, change->previous_backend) +
+                     " -> " + Describe(change->new_cluster, change->new_backend) +
+                     (change->changed ? "" : " (already set; nothing changed)");
+  if (a.no_wait) {
+    res.json["live"] = nullptr;
+    res.text = line + "\n";
+    return res;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  Status live = backend.WaitLive(a.tenant, a.cluster, std::chrono::milliseconds((*cfg)->timeouts.route_live_ms));
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  if (!live.ok()) {
+    // A route that is not proven live is rolled back: exit 1 means "failed, nothing changed".
+    Status undo = backend.Restore(*change);
+    res.json["live"] = false;
+    if (!undo.ok()) {
+      res.status = Status::NeedsOperator(live.message() + "; restoring the previous route failed: " + undo.message(),
+                                         undo.hint());
+      return res;
+    }
+    res.json["restored"] = true;
+    res.status = Status::Failed(live.message() + "; the previous route was restored", live.hint());
+    return res;
+  }
+  res.json["live"] = true;
+  res.json["live_ms"] = ms;
+  res.text = line + "; live after " + std::to_string(ms) + " ms\n";
+  return res;
+}
+
+#ifdef HEADSHIFT_HAVE_TRAEFIK
+CommandResult RunAdopt(Context& ctx, const RouteArgs& a) {
+  auto cfg = ctx.config();
+  if (!cfg.ok()) return Fail(cfg.status());
+  if ((*cfg)->proxy.kind != ProxyKind::kTraefikFile) {
+    return Fail(Status::BadInput("`route adopt` applies to proxy.kind traefik-file only",
+                                 "HAProxy map entries need no adoption"));
+  }
+  if (a.all == !a.tenants.empty()) {
+    return Fail(Status::BadInput("name the tenants to adopt, or pass --all (not both)"));
+  }
+  auto routes = TraefikFileRoutes::Make(**cfg);
+  if (!routes.ok()) return Fail(routes.status());
+  auto report = a.all ? (*routes)->AdoptAll() : (*routes)->Adopt(a.tenants);
+  if (!report.ok()) return Fail(report.status());
+  CommandResult res;
+  res.json = report->ToJson();
+  res.text = report->ToText();
+  return res;
+}
+#endif
+
+const CommandRegistrar kRoute([](CLI::App& app, const auto& bind) {
+  auto* route = app.add_subcommand("route", "show or change a tenant's route on the reverse proxy");
+  route->require_subcommand(1);
+
+  auto show_args = std::make_shared<RouteArgs>();
+  auto* show = route->add_subcommand("show", "list tenant routes, or show one tenant's route");
+  show->add_option("TENANT", show_args->tenant, "tenant (headscale user name)");
+  bind(show, [show_args](Context& ctx) { return RunShow(ctx, *show_args); });
+
+  auto set_args = std::make_shared<RouteArgs>();
+  auto* set = route->add_subcommand("set", "point a tenant's route at a cluster and prove it live");
+  set->add_option("TENANT", set_args->tenant, "tenant (headscale user name)")->required();
+  set->add_option("CLUSTER", set_args->cluster, "target cluster id")->required();
+  set->add_flag("--create", set_args->create, "also route a tenant that has no route yet");
+  set->add_flag("--no-wait", set_args->no_wait, "do not wait for the proxy to serve the new route");
+  bind(set, [set_args](Context& ctx) { return RunSet(ctx, *set_args); });
+
+#ifdef HEADSHIFT_HAVE_TRAEFIK
+  auto adopt_args = std::make_shared<RouteArgs>();
+  auto* adopt = route->add_subcommand(
+      "adopt", "Traefik: copy routers defined in operator files into headshift-owned files, print what to delete");
+  adopt->add_option("TENANT", adopt_args->tenants, "tenants whose routers to adopt");
+  adopt->add_flag("--all", adopt_args->all, "adopt every router whose name matches proxy.traefik.router_template");
+  bind(adopt, [adopt_args](Context& ctx) { return RunAdopt(ctx, *adopt_args); });
+#endif
+});
+
+}  // namespace
+}  // namespace headshift::cli
