@@ -6,10 +6,7 @@
 
 #include "cli/command.h"
 #include "proxycfg/route_backend.h"
-#if __has_include("proxycfg/traefik_file_routes.h")
 #include "proxycfg/traefik_file_routes.h"
-#define HEADSHIFT_HAVE_TRAEFIK 1
-#endif
 
 namespace headshift::cli {
 namespace {
@@ -120,13 +117,17 @@ CommandResult RunSet(Context& ctx, const RouteArgs& a) {
     res.status = Status::Failed(live.message() + "; the previous route was restored", live.hint());
     return res;
   }
+  if ((*cfg)->proxy.kind == ProxyKind::kTraefikFile && (*cfg)->proxy.traefik.api_url.empty()) {
+    res.json["live"] = nullptr;  // nothing to prove it with
+    res.text = line + "; not proven live (proxy.traefik.api_url is not set)\n";
+    return res;
+  }
   res.json["live"] = true;
   res.json["live_ms"] = ms;
   res.text = line + "; live after " + std::to_string(ms) + " ms\n";
   return res;
 }
 
-#ifdef HEADSHIFT_HAVE_TRAEFIK
 CommandResult RunAdopt(Context& ctx, const RouteArgs& a) {
   auto cfg = ctx.config();
   if (!cfg.ok()) return Fail(cfg.status());
@@ -146,7 +147,6 @@ CommandResult RunAdopt(Context& ctx, const RouteArgs& a) {
   res.text = report->ToText();
   return res;
 }
-#endif
 
 const CommandRegistrar kRoute([](CLI::App& app, const auto& bind) {
   auto* route = app.add_subcommand("route", "show or change a tenant's route on the reverse proxy");
@@ -165,14 +165,12 @@ const CommandRegistrar kRoute([](CLI::App& app, const auto& bind) {
   set->add_flag("--no-wait", set_args->no_wait, "do not wait for the proxy to serve the new route");
   bind(set, [set_args](Context& ctx) { return RunSet(ctx, *set_args); });
 
-#ifdef HEADSHIFT_HAVE_TRAEFIK
   auto adopt_args = std::make_shared<RouteArgs>();
   auto* adopt = route->add_subcommand(
       "adopt", "Traefik: copy routers defined in operator files into headshift-owned files, print what to delete");
   adopt->add_option("TENANT", adopt_args->tenants, "tenants whose routers to adopt");
   adopt->add_flag("--all", adopt_args->all, "adopt every router whose name matches proxy.traefik.router_template");
   bind(adopt, [adopt_args](Context& ctx) { return RunAdopt(ctx, *adopt_args); });
-#endif
 });
 
 }  // namespace

@@ -1,10 +1,7 @@
 #include "proxycfg/route_backend.h"
 
 #include "proxycfg/haproxy_map_routes.h"
-#if __has_include("proxycfg/traefik_file_routes.h")
 #include "proxycfg/traefik_file_routes.h"
-#define HEADSHIFT_HAVE_TRAEFIK 1
-#endif
 
 namespace headshift {
 
@@ -59,14 +56,9 @@ StatusOr<std::unique_ptr<RouteBackend>> MakeRouteBackend(const Config& config) {
     if (!b.ok()) return b.status();
     return std::unique_ptr<RouteBackend>(std::move(b).value());
   }
-#ifdef HEADSHIFT_HAVE_TRAEFIK
   auto b = TraefikFileRoutes::Make(config);
   if (!b.ok()) return b.status();
   return std::unique_ptr<RouteBackend>(std::move(b).value());
-#else
-  return Status::BadInput("proxy.kind traefik-file: route management for Traefik is not built in this version",
-                          "use proxy.kind haproxy");
-#endif
 }
 
 }  // namespace headshift
