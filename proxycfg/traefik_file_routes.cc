@@ -222,6 +222,12 @@ std::vector<TraefikServiceDef> TraefikFileRoutes::WantedServices(const TraefikPr
   return out;
 }
 
+std::vector<std::string> TraefikFileRoutes::OwnershipNames(const std::string& router) const {
+  std::vector<std::string> names{router};
+  for (const auto& c : config_.clusters) names.push_back(c.backend);
+  return names;
+}
+
 Status TraefikFileRoutes::Ownership(const TraefikProviderDirectory& scan, const std::string& tenant,
                                     const std::string& router) {
   const std::string tenant_file = files_.TenantFile(tenant);
@@ -255,7 +261,7 @@ Status TraefikFileRoutes::Ownership(const TraefikProviderDirectory& scan, const 
 Status TraefikFileRoutes::CheckOwnership(const std::string& tenant) {
   auto router = router_template_.Render(tenant);
   if (!router.ok()) return router.status();
-  auto scan = TraefikProviderDirectory::Scan(files_.dir());
+  auto scan = TraefikProviderDirectory::ScanFor(files_.dir(), OwnershipNames(*router));
   if (!scan.ok()) return scan.status();
   return Ownership(*scan, tenant, *router);
 }
@@ -263,7 +269,7 @@ Status TraefikFileRoutes::CheckOwnership(const std::string& tenant) {
 StatusOr<std::optional<Route>> TraefikFileRoutes::Get(const std::string& tenant) {
   auto router = router_template_.Render(tenant);
   if (!router.ok()) return router.status();
-  auto scan = TraefikProviderDirectory::Scan(files_.dir());
+  auto scan = TraefikProviderDirectory::ScanFor(files_.dir(), {*router});
   if (!scan.ok()) return scan.status();
   const std::string own = files_.TenantFile(tenant);
   auto definers = scan->Definers("http.routers", *router);
@@ -307,8 +313,15 @@ StatusOr<std::vector<Route>> TraefikFileRoutes::List() {
   for (const auto& [file, name] : scan->Names("http.routers")) {
     auto tenant = files_.TenantOfFile(file);
     if (!tenant) continue;
-    auto r = Get(*tenant);
-    if (r.ok() && r->has_value()) by_tenant[*tenant] = **r;
+    auto router = router_template_.Render(*tenant);
+    if (!router.ok() || *router != name) continue;
+    auto def = scan->Definition(file, "http.routers", name);
+    std::string svc = def && (*def)["service"] ? (*def)["service"].as<std::string>("") : "";
+    Route r{*tenant, ClusterOf(svc), svc, file, true, ""};
+    for (const auto& d : scan->Definers("http.routers", name)) {
+      if (d.file != file) r.detail += (r.detail.empty() ? "also defined in " : ", ") + d.file;
+    }
+    by_tenant[*tenant] = r;
   }
   for (const auto& [file, name] : scan->Names("http.routers")) {
     if (files_.TenantOfFile(file)) continue;
@@ -347,7 +360,7 @@ StatusOr<RouteChange> TraefikFileRoutes::SetRoute(const std::string& tenant, con
   auto lock = DirectoryLock::Acquire(files_.dir(), kLockTimeoutMs);
   if (!lock.ok()) return lock.status();
   HS_RETURN_IF_ERROR(CheckDirectoryWritable(files_.dir(), "Traefik provider directory"));
-  auto scan = TraefikProviderDirectory::Scan(files_.dir());
+  auto scan = TraefikProviderDirectory::ScanFor(files_.dir(), OwnershipNames(*router));
   if (!scan.ok()) return scan.status();
   HS_RETURN_IF_ERROR(Ownership(*scan, tenant, *router));
   auto api = Api();

@@ -73,6 +73,8 @@ class TraefikFileRoutes : public RouteBackend {
 
   StatusOr<RouteChange> SetRoute(const std::string& tenant, const std::string& cluster_id, bool allow_add);
   Status Ownership(const TraefikProviderDirectory& scan, const std::string& tenant, const std::string& router);
+  // The names Ownership() checks: the router and every cluster's service.
+  std::vector<std::string> OwnershipNames(const std::string& router) const;
   StatusOr<TraefikApiClient*> Api();
   std::string ClusterOf(const std::string& service) const;
   std::vector<TraefikServiceDef> WantedServices(const TraefikProviderDirectory* copy_from) const;

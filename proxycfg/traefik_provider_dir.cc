@@ -101,6 +101,11 @@ bool IsTraefikConfigFile(const std::string& name) {
 }
 
 StatusOr<TraefikProviderDirectory> TraefikProviderDirectory::Scan(const std::string& dir) {
+  return ScanFor(dir, {});
+}
+
+StatusOr<TraefikProviderDirectory> TraefikProviderDirectory::ScanFor(const std::string& dir,
+                                                                    const std::vector<std::string>& names) {
   TraefikProviderDirectory d;
   std::vector<fs::path> paths;
   try {
@@ -115,6 +120,12 @@ StatusOr<TraefikProviderDirectory> TraefikProviderDirectory::Scan(const std::str
     auto text = ReadFile(f.path);
     if (!text.ok()) return text.status();
     f.text = *text;
+    if (!names.empty() && std::none_of(names.begin(), names.end(),
+                                       [&](const std::string& n) { return MentionsAsKey(f.text, n); })) {
+      f.parsed = true;  // defines none of the names asked about
+      d.files_.push_back(std::move(f));
+      continue;
+    }
     bool toml_file = p.extension() == ".toml";
     try {
       if (toml_file) {

@@ -35,6 +35,11 @@ class TraefikProviderDirectory {
 
   // Reads the directory. Failed if it cannot be listed or a file cannot be read.
   static StatusOr<TraefikProviderDirectory> Scan(const std::string& dir);
+  // Like Scan, but parses only files whose text mentions one of `names` as a key ("name:",
+  // "name]", "name.", "name =" — how a YAML or TOML file must spell a definition of it), so a
+  // directory with thousands of tenant files is checked for a few names without parsing them all.
+  // Definers()/Definition() are then complete for `names` only; Names() is not meaningful.
+  static StatusOr<TraefikProviderDirectory> ScanFor(const std::string& dir, const std::vector<std::string>& names);
 
   // Files that define `section`.`name`, in Traefik's load order (the first one wins).
   std::vector<Definer> Definers(const std::string& section, const std::string& name) const;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -42,6 +43,13 @@ class HaproxyRoutesTest : public ::testing::Test {
         dir_ / "run", map_,
         std::map<std::string, int>{{"be_a", a_.port()}, {"be_b", b_.port()}, {"be_down", -testing::FreePort()}});
     ASSERT_TRUE(haproxy_->started()) << ReadWholeFile(haproxy_->log());
+    // be_down's health check must have marked it DOWN before any test relies on that.
+    HaproxyRuntimeClient rt(haproxy_->socket_path(), 2000);
+    for (int i = 0; i < 250; ++i) {
+      auto st = rt.BackendStatus("be_down");
+      if (st.ok() && *st == "DOWN") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     WriteConfig(haproxy_->socket_path());
     auto c = LoadConfig(config_path_);
     ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -68,7 +76,7 @@ proxy:
     map_file: )" + map_ + R"(
     host_template: "{tenant}.demo.com"
 timeouts:
-  route_live_ms: 1500
+  route_live_ms: 5000
 )");
   }
 

@@ -94,6 +94,16 @@ TEST(TraefikProviderDirectoryTest, FindsDefinitionsInTraefikLoadOrder) {
   auto def = scan->Definition(dir + "/d.toml", "http.routers", "r1");
   ASSERT_TRUE(def.has_value());
   EXPECT_EQ((*def)["service"].as<std::string>(), "u");
+
+  // A targeted scan finds the same definers for the names it was asked about.
+  auto targeted = TraefikProviderDirectory::ScanFor(dir, {"r1", "svc"});
+  ASSERT_TRUE(targeted.ok());
+  ASSERT_EQ(targeted->Definers("http.routers", "r1").size(), 4u);
+  EXPECT_EQ(targeted->Definers("tcp.services", "svc").size(), 1u);
+  auto none = TraefikProviderDirectory::ScanFor(dir, {"zz"});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->Definers("http.routers", "zz").empty());
+  EXPECT_TRUE(none->unparsable().empty());  // nothing mentioning "zz" needed parsing
 }
 
 }  // namespace
