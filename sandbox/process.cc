@@ -146,14 +146,14 @@ bool ProcessAlive(pid_t pid, int64_t start_time) {
   return st >= 0 && (start_time < 0 || st == start_time);
 }
 
-bool StopProcess(pid_t pid, int64_t start_time, int64_t grace_ms) {
+bool StopProcess(pid_t pid, int64_t start_time, int64_t grace_ms, int first_signal) {
   auto gone = [&] {
     int st = 0;
     if (waitpid(pid, &st, WNOHANG) == pid) return true;
     return !ProcessAlive(pid, start_time);
   };
   if (gone()) return true;
-  kill(pid, SIGTERM);
+  kill(pid, first_signal);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
   while (std::chrono::steady_clock::now() < deadline) {
     if (gone()) return true;

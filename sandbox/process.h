@@ -34,9 +34,9 @@ StatusOr<SpawnedProcess> SpawnProcess(const SpawnOptions& opts);
 int64_t ProcessStartTime(pid_t pid);
 // True if `pid` runs and has start time `start_time`.
 bool ProcessAlive(pid_t pid, int64_t start_time);
-// SIGTERM, wait up to grace_ms, then SIGKILL and wait; reaps it if it is our child. No-op when the
+// `first_signal` (SIGTERM), wait up to grace_ms, then SIGKILL and wait; reaps it if it is our child. No-op when the
 // pid is gone or belongs to another process now. Returns true if it is gone afterwards.
-bool StopProcess(pid_t pid, int64_t start_time, int64_t grace_ms);
+bool StopProcess(pid_t pid, int64_t start_time, int64_t grace_ms, int first_signal = 15 /*SIGTERM*/);
 
 // Path of the running executable's directory (/proc/self/exe).
 std::string SelfDir();

@@ -71,13 +71,13 @@ Status SeedTenants(PgConn& conn, const SeedSpec& spec) {
 StatusOr<std::vector<NodeCredential>> NodeCredentials(PgConn& conn, const std::string& tenant) {
   auto r = conn.Exec(
       "SELECT n.id, u.name, n.given_name, n.node_key, n.machine_key, "
-      "  (SELECT split_part(e, ':', 1) FROM json_array_elements_text(n.endpoints::json) e LIMIT 1) "
+      "  (SELECT split_part(e, ':', 1) FROM json_array_elements_text(n.endpoints::json) e LIMIT 1), n.endpoints "
       "FROM nodes n JOIN users u ON u.id = n.user_id WHERE u.name = $1 AND n.deleted_at IS NULL ORDER BY n.id",
       {tenant});
   if (!r.ok()) return r.status();
   std::vector<NodeCredential> out;
   for (int i = 0; i < r->rows(); ++i) {
-    out.push_back({r->GetInt(i, 0), r->Get(i, 1), r->Get(i, 2), r->Get(i, 3), r->Get(i, 4), r->Get(i, 5)});
+    out.push_back({r->GetInt(i, 0), r->Get(i, 1), r->Get(i, 2), r->Get(i, 3), r->Get(i, 4), r->Get(i, 5), r->Get(i, 6)});
   }
   return out;
 }

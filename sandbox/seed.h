@@ -47,6 +47,7 @@ struct NodeCredential {
   std::string node_key;
   std::string machine_key;
   std::string public_ip;  // the non-private endpoint address
+  std::string endpoints;  // the nodes.endpoints JSON text
 };
 
 // All nodes of `tenant` (any cluster) in id order.

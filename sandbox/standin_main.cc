@@ -52,7 +52,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto m = ParseLookupMode(mode);
-  auto dsn = Secret(dsn_file, dsn_env, "--dsn-file");
+  SecretRef dsn_ref;
+  dsn_ref.file = dsn_file;
+  dsn_ref.env = dsn_env;
+  auto dsn = dsn_ref.empty() ? StatusOr<std::string>(std::string()) : ResolveDsn(dsn_ref, "--dsn-file");
   auto key = Secret(api_key_file, api_key_env, "--api-key-file");
   for (const Status* st : {&m.status(), &dsn.status(), &key.status()}) {
     if (!st->ok()) {

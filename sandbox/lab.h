@@ -1,0 +1,105 @@
+// Lab: the sandbox — a self-contained headscale deployment in network namespaces on this host, the
+// ground of the demo, the e2e tests and the benchmarks.
+//
+//   root netns (headshift runs here) ──veth── sandbox-<name>-c<id>   headscale-standin per cluster
+//   sandbox-<name>-clients  ──veth──  [sandbox-<name>-lb: DNAT+masquerade]  ──veth──  sandbox-<name>-edge
+//     hs-fleet shards bind the tenants'       (optional, --lb)                     HAProxy :80 :443
+//     public/NAT source addresses                                                    ──veth── each c<id>
+//   PostgreSQL (unix socket in the state dir), seeded with headscale-shaped tenants.
+//
+// Addresses: one free 10.x.y.0/24 of the root netns (point-to-point /30s); client source addresses
+// from 198.18.0.0/15 (local route in the clients netns). No namespace has a default route.
+//
+// LabUp writes <state>/headshift.yaml (validated with headshift's own config parser) so
+// `headshift --config <state>/headshift.yaml …` works against the lab, and <state>/lab.json (what
+// LabDown needs to remove everything, and what LabStatus reports). A previous lab with the same name
+// or state dir is removed first; a failure or SIGINT/SIGTERM during LabUp removes what was made.
+// LabDown leaves no namespace, veth, process or file behind; it also works from leftovers alone
+// (no lab.json): namespaces by name, processes by the namespace they run in, PostgreSQL by its pid file.
+//
+// REQUIRES: root (network namespaces, veths, nftables), postgresql, haproxy, iproute2, nftables.
+// Thread-safety: LabUp/LabDown of one lab must not run concurrently (they take a host-wide lock for
+// address allocation; distinct names never collide).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/config.h"
+#include "common/status.h"
+#include "sandbox/headscale_schema.h"
+#include "sandbox/standin_server.h"
+
+namespace headshift::sandbox {
+
+struct LabTenant {
+  std::string name;
+  std::string cluster;  // "" = spread over the clusters (first tenant on the first cluster)
+  int devices = -1;     // -1 = LabOptions::devices
+};
+
+struct LabOptions {
+  std::string name = "lab";               // [a-z0-9-], at most 24 chars; names namespaces and files
+  std::string state_dir;                  // default /tmp/headshift-sandbox-<name>
+  std::vector<std::string> clusters = {"3", "4"};
+  int tenant_count = 3;                   // used when `tenants` is empty: hsa, hsb, hsc, …
+  std::vector<LabTenant> tenants;
+  int devices = 70;                       // per tenant
+  DbLayout layout = DbLayout::kShared;
+  ClusterIdType cluster_id_type = ClusterIdType::kBigint;
+  LookupMode lookup = LookupMode::kPerRequest;
+  bool reload_command = true;             // clusters get reload_command: [kill, -HUP, <stand-in pid>]
+  bool different_noise_keys = false;      // clusters after the first answer /key with other keys
+  bool lb = false;                        // DNAT + masquerade netns in front of the edge
+  double shared_nat_share = 0.0;          // share of each tenant pair's devices behind one shared address
+  double https_share = 0.1;               // share of clients dialing :443 instead of :80
+  int clients_per_process = 10000;        // fleet shard size (<= ~19,000: 20,000 fds per process)
+  int64_t keepalive_ms = 1000;
+  int64_t disconnect_grace_ms = 10000;
+  bool fleet = true;                      // start the client fleet
+  int64_t connected_timeout_ms = 60000;   // LabUp waits this long for every client to connect
+  std::string bin_dir;                    // where headscale-standin and hs-fleet live (default: auto)
+};
+
+// Everything a caller needs to drive the lab (also in lab.json).
+struct LabInfo {
+  std::string name;
+  std::string state_dir;
+  std::string config_path;  // <state>/headshift.yaml
+  nlohmann::json json;      // the lab.json content
+};
+
+// The default state dir for a lab name.
+std::string DefaultStateDir(const std::string& name);
+// Checks options (names, counts, shares) without changing anything. BadInput naming the field.
+Status ValidateLabOptions(const LabOptions& o);
+
+// Brings the lab up; on any failure (or SIGINT/SIGTERM while it runs) removes what it made.
+StatusOr<LabInfo> LabUp(const LabOptions& options);
+
+// Removes the lab in `state_dir` (or, if that has no lab.json, the leftovers of lab `name`).
+// Returns what was removed as JSON {removed: {processes, netns, links, files}}.
+StatusOr<nlohmann::json> LabDown(const std::string& name, const std::string& state_dir);
+
+struct LabQuery {
+  bool wait_connected = false;   // until every client is connected
+  std::string tenant;            // with on_cluster: until all of tenant's clients are connected there
+  std::string on_cluster;
+  int64_t timeout_ms = 30000;
+};
+
+// The lab's state: processes (alive?), clusters, edge, and the fleet's per-tenant summary (at least as
+// new as this call). With a wait in `query`, polls until it holds; Failed (with the JSON) on timeout.
+struct LabStatusResult {
+  Status status;
+  nlohmann::json json;
+};
+LabStatusResult LabStatus(const std::string& state_dir, const LabQuery& query);
+
+// SIGUSR1 to every fleet shard (counters to zero) and waits until all report the new epoch.
+Status LabResetStats(const std::string& state_dir);
+
+}  // namespace headshift::sandbox
