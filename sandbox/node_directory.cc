@@ -5,7 +5,9 @@ namespace {
 
 constexpr const char* kTs = "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'";
 
-std::string SelectSql() {
+// `join` is spliced after the FROM clause (the batched lookup joins the key array: a hash join, where
+// `node_key = ANY(array)` would compare every row with every key; nodes has no index on node_key).
+std::string SelectSql(const std::string& join = "") {
   std::string ts = kTs;
   return "SELECT n.id, COALESCE(n.node_key,''), COALESCE(n.machine_key,''), COALESCE(n.disco_key,''), "
          "COALESCE(n.endpoints,''), COALESCE(n.ipv4,''), COALESCE(n.ipv6,''), COALESCE(n.hostname,''), "
@@ -16,8 +18,8 @@ std::string SelectSql() {
          "COALESCE(u.id::text,''), COALESCE(u.name,''), COALESCE(u.display_name,''), COALESCE(u.email,''), "
          "COALESCE(to_char(u.created_at AT TIME ZONE 'UTC', " + ts + "), ''), COALESCE(u.provider,''), "
          "COALESCE(u.provider_identifier,''), COALESCE(u.profile_pic_url,'') "
-         "FROM nodes n LEFT JOIN users u ON u.id = n.user_id "
-         "WHERE n.cluster_id = $1 AND n.deleted_at IS NULL ";
+         "FROM nodes n LEFT JOIN users u ON u.id = n.user_id " + join +
+         " WHERE n.cluster_id = $1 AND n.deleted_at IS NULL ";
 }
 
 std::vector<StandinNode> Rows(const PgResult& r) {
@@ -82,10 +84,11 @@ Status NodeDirectory::EnsureConnected() {
   return Status::Ok();
 }
 
-StatusOr<PgResult> NodeDirectory::Query(const std::string& where, const std::vector<std::string>& params) {
+StatusOr<PgResult> NodeDirectory::Query(const std::string& where, const std::vector<std::string>& params,
+                                        const std::string& join) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     HS_RETURN_IF_ERROR(EnsureConnected());
-    auto r = conn_->Exec(SelectSql() + where, params);
+    auto r = conn_->Exec(SelectSql(join) + where, params);
     if (r.ok() || conn_->Healthy()) return r;
     conn_.reset();  // lost connection: retry once on a fresh one
   }
@@ -93,7 +96,8 @@ StatusOr<PgResult> NodeDirectory::Query(const std::string& where, const std::vec
 }
 
 StatusOr<std::vector<StandinNode>> NodeDirectory::Lookup(const std::vector<std::string>& node_keys) {
-  auto r = Query("AND n.node_key = ANY($2::text[]) ORDER BY n.id", {cluster_id_, PgTextArray(node_keys)});
+  auto r = Query("ORDER BY n.id", {cluster_id_, PgTextArray(node_keys)},
+                 "JOIN (SELECT DISTINCT unnest($2::text[]) AS key) k ON k.key = n.node_key");
   if (!r.ok()) return r.status();
   return Rows(*r);
 }

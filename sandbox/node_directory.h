@@ -55,7 +55,8 @@ class NodeDirectory {
   Status Write(const std::vector<NodeWrite>& writes);
 
  private:
-  StatusOr<PgResult> Query(const std::string& where, const std::vector<std::string>& params);
+  StatusOr<PgResult> Query(const std::string& where, const std::vector<std::string>& params,
+                           const std::string& join = "");
   Status EnsureConnected();
 
   std::string dsn_;
