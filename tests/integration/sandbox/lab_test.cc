@@ -10,10 +10,12 @@
 //   - `down` leaves no namespace, veth, process or file behind.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -44,6 +46,20 @@ std::string Secret(const std::string& path) {
   std::string s = RunProgram({"cat", path}).out;
   while (!s.empty() && s.back() == '\n') s.pop_back();
   return s;
+}
+
+// Pids whose command line mentions `needle` (the lab's unique state dir).
+std::vector<pid_t> PidsOfArg(const std::string& needle) {
+  std::vector<pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::string n = e.path().filename().string();
+    if (n.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path().string() + "/cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.find(needle) != std::string::npos) out.push_back(std::stoi(n));
+  }
+  return out;
 }
 
 class LabTest : public ::testing::Test {
@@ -301,6 +317,40 @@ TEST_F(LabTest, LbNamespaceNatsClientsAndSharedAddressesExist) {
   EXPECT_EQ(tenants[1]["shared_address"], "198.19.255.1");
   EXPECT_EQ(tenants[0]["shared_devices"], 2);
   DownAndExpectNothingLeft();
+}
+
+// A lab left behind (its lab.json lost, processes still running) is removed by the next `up` of the
+// same name; SIGINT during `up` removes what it had made.
+TEST_F(LabTest, LeftoversAndInterruptsAreCleanedUp) {
+  ASSERT_NO_FATAL_FAILURE(Up({"--devices", "2", "--tenants", "2"}, "r"));
+  auto old_pids = pids_;
+  ASSERT_TRUE(fs::remove(dir_ + "/lab.json"));  // as if the previous run died before recording anything
+  ASSERT_NO_FATAL_FAILURE(Up({"--devices", "2", "--tenants", "2"}, "r"));
+  for (const auto& [pid, start] : old_pids) EXPECT_FALSE(ProcessAlive(pid, start)) << "old pid " << pid;
+  int ns = 0;
+  for (const auto& e : fs::directory_iterator("/run/netns")) ns += e.path().filename().string().rfind("sandbox-" + name_ + "-", 0) == 0;
+  EXPECT_EQ(ns, 4);  // clients, edge, c3, c4: one set
+  EXPECT_TRUE(Status({"--wait-connected", "--timeout", "10"})["fleet"]["all_connected"].get<bool>());
+  DownAndExpectNothingLeft();
+
+  // SIGINT while `up` runs (PostgreSQL is being initialised by then).
+  std::string name = "sbt" + std::to_string(getpid()) + "i";
+  pid_t child = fork();
+  if (child == 0) {
+    execl(HEADSHIFT_BINARY, HEADSHIFT_BINARY, "sandbox", "up", "--name", name.c_str(), "--devices", "2",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  kill(child, SIGINT);
+  int wst = 0;
+  waitpid(child, &wst, 0);
+  EXPECT_TRUE(WIFEXITED(wst) && WEXITSTATUS(wst) != 0) << wst;
+  for (const auto& e : fs::directory_iterator("/run/netns")) {
+    EXPECT_NE(e.path().filename().string().rfind("sandbox-" + name + "-", 0), 0u) << e.path();
+  }
+  EXPECT_FALSE(fs::exists(DefaultStateDir(name)));
+  EXPECT_TRUE(PidsOfArg(DefaultStateDir(name) + "/").empty());
 }
 
 // Bad flags are refused before anything is made.
