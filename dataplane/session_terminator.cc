@@ -1,0 +1,146 @@
+#include "dataplane/session_terminator.h"
+
+#include <chrono>
+#include <cerrno>
+#include <set>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+namespace headshift {
+namespace {
+
+double MsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+SocketQuery SocketQuery::ForSelector(const SessionSelector& selector) {
+  SocketQuery q;
+  InetDiagFilter filter = selector.Filter();
+  uint32_t states = selector.states & kSelectableTcpStates & ~TcpStateBit(kTcpListen);
+  for (int family : {AF_INET, AF_INET6}) {
+    if (!filter.CanMatch(family)) continue;
+    SockDiag::DumpRequest r;
+    r.family = static_cast<uint8_t>(family);
+    r.states = states;
+    if (selector.ports.size() == 1) r.local_port = selector.ports[0];
+    r.bytecode = filter.Build(family);
+    q.dumps.push_back(std::move(r));
+  }
+  auto matcher = std::make_shared<SessionMatcher>(selector);
+  q.selects = [matcher](const DiagSocket& s) { return matcher->Matches(s); };
+  return q;
+}
+
+SocketQuery SocketQuery::ForSnapshot(const SessionSnapshot& snapshot) {
+  SocketQuery q;
+  InetDiagFilter filter;
+  for (uint16_t p : snapshot.ports) filter.AddLocalPort(p);
+  for (int family : {AF_INET, AF_INET6}) {
+    bool any = false;
+    for (const auto& s : snapshot.sockets) any = any || s.family == family;
+    if (!any) continue;
+    SockDiag::DumpRequest r;
+    r.family = static_cast<uint8_t>(family);
+    r.states = kSelectableTcpStates & ~TcpStateBit(kTcpListen);
+    if (snapshot.ports.size() == 1) r.local_port = snapshot.ports[0];
+    r.bytecode = filter.Build(family);
+    q.dumps.push_back(std::move(r));
+  }
+  // cookie -> the connection it belonged to. A cookie is never reused within a boot, so a match
+  // is the very socket of the snapshot; the tuple check guards against a foreign snapshot.
+  auto by_cookie = std::make_shared<std::unordered_map<uint64_t, FlowTuple>>();
+  for (const auto& s : snapshot.sockets) (*by_cookie)[s.Cookie()] = s.Flow();
+  q.selects = [by_cookie](const DiagSocket& s) {
+    if (s.state == kTcpListen) return false;
+    auto it = by_cookie->find(s.Cookie());
+    return it != by_cookie->end() && it->second == s.Flow();
+  };
+  return q;
+}
+
+StatusOr<std::vector<DiagSocket>> SessionTerminator::SelectTimed(const SocketQuery& query, double* ms) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<DiagSocket> out;
+  for (const auto& d : query.dumps) {
+    Status st = diag_->Dump(d, [&](const DiagSocket& s) {
+      if (query.selects(s)) out.push_back(s);
+    });
+    if (!st.ok()) return st;
+  }
+  if (ms) *ms += MsSince(t0);
+  return out;
+}
+
+StatusOr<std::vector<DiagSocket>> SessionTerminator::Select(const SocketQuery& query) {
+  return SelectTimed(query, nullptr);
+}
+
+StatusOr<TerminationReport> SessionTerminator::Run(const SocketQuery& query, SessionOutcome mode) {
+  auto t0 = std::chrono::steady_clock::now();
+  TerminationReport rep;
+  rep.dry_run = mode == SessionOutcome::kWouldReset;
+  std::unordered_map<uint64_t, size_t> index;  // cookie -> rep.sockets position
+
+  auto record = [&](const DiagSocket& s) -> SessionRecord& {
+    auto [it, fresh] = index.emplace(s.Cookie(), rep.sockets.size());
+    if (fresh) rep.sockets.push_back({s, SessionOutcome::kListed, 0});
+    return rep.sockets[it->second];
+  };
+
+  const bool destroying = mode == SessionOutcome::kReset;
+  const int rounds = destroying ? options_.max_rounds : 0;
+  for (int round = 0;; ++round) {
+    auto selected = SelectTimed(query, &rep.dump_ms);
+    if (!selected.ok()) return selected.status();
+    ++rep.rounds;
+    if (!destroying) {
+      for (const auto& s : *selected) record(s).outcome = mode;
+      break;
+    }
+    if (selected->empty()) break;
+    if (round == rounds) {
+      // Still selected after the last destroy round.
+      for (const auto& s : *selected) record(s).outcome = SessionOutcome::kRemaining;
+      break;
+    }
+    auto td = std::chrono::steady_clock::now();
+    auto errors = diag_->DestroyBatch(*selected);
+    rep.destroy_ms += MsSince(td);
+    if (!errors.ok()) return errors.status();
+    size_t refused = 0;
+    int refusal = 0;
+    for (size_t i = 0; i < selected->size(); ++i) {
+      SessionRecord& r = record((*selected)[i]);
+      int err = (*errors)[i];
+      r.error = err;
+      if (err == 0) {
+        r.outcome = SessionOutcome::kReset;
+      } else if (err == ENOENT || err == ESTALE) {
+        // Keep an earlier "reset": the socket was destroyed by us and is only now reported gone.
+        if (r.outcome != SessionOutcome::kReset) r.outcome = SessionOutcome::kGone;
+        r.error = r.outcome == SessionOutcome::kReset ? 0 : err;
+      } else {
+        r.outcome = SessionOutcome::kFailed;
+        // EOPNOTSUPP on TIME_WAIT only means this kernel cannot abort that state.
+        if (!DestroyPrivilegeStatus(err).ok() && (*selected)[i].state != kTcpTimeWait) {
+          ++refused;
+          refusal = err;
+        }
+      }
+    }
+    if (round == 0 && refused == selected->size()) {
+      // Nothing was reset: this host cannot destroy sockets at all.
+      return DestroyPrivilegeStatus(refusal);
+    }
+  }
+  rep.total_ms = MsSince(t0);
+  rep.Recount();
+  spdlog::debug("sessions: {} selected, {} reset, {} gone, {} failed, {} remaining in {} rounds ({:.1f} ms)", rep.selected,
+                rep.reset, rep.gone, rep.failed, rep.remaining, rep.rounds, rep.total_ms);
+  return rep;
+}
+
+}  // namespace headshift

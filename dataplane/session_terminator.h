@@ -1,0 +1,61 @@
+// SessionTerminator: resets a selection of TCP sockets in one namespace through a SockDiag, in
+// rounds — dump (kernel pre-filter), exact userspace check, pipelined SOCK_DESTROY of everything
+// selected, dump again — until a dump selects nothing or max_rounds destroy rounds have run. The
+// dump is always read to its end before anything is destroyed (destroying while the kernel walks
+// its hash can make the walk skip sockets); the re-dump catches connections that completed their
+// handshake meanwhile (a request socket's cookie is not the established socket's).
+//
+// A SocketQuery describes a selection independently of how it was made: the dumps to run and the
+// exact predicate. SessionSelector and SessionSnapshot each produce one.
+//
+// Thread-safety: not thread-safe (it drives one SockDiag).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "common/status.h"
+#include "dataplane/session_selector.h"
+#include "dataplane/session_snapshot.h"
+#include "dataplane/sock_diag.h"
+#include "dataplane/termination_report.h"
+
+namespace headshift {
+
+struct SocketQuery {
+  std::vector<SockDiag::DumpRequest> dumps;
+  std::function<bool(const DiagSocket&)> selects;  // exact check; never true for LISTEN
+
+  // Both families (an IPv4 client may sit on an AF_INET6 dual-stack socket), the selector's states
+  // and its kernel pre-filter; a family no client can appear in is not dumped.
+  static SocketQuery ForSelector(const SessionSelector& selector);
+  // The snapshot's sockets that still exist: same cookie and same connection.
+  static SocketQuery ForSnapshot(const SessionSnapshot& snapshot);
+};
+
+struct TerminatorOptions {
+  int max_rounds = 3;  // destroy rounds; one more dump confirms the result
+};
+
+class SessionTerminator {
+ public:
+  // REQUIRES: diag outlives the terminator.
+  explicit SessionTerminator(SockDiag* diag, TerminatorOptions options = {}) : diag_(diag), options_(options) {}
+
+  // The selected sockets, nothing changed.
+  StatusOr<std::vector<DiagSocket>> Select(const SocketQuery& query);
+
+  // Lists (outcome listed), or with dry_run reports what would be reset, or resets the selection.
+  // NoPrivilege when the kernel refuses every destroy for lack of privilege/support (nothing was
+  // reset then); per-socket failures are counted, not returned.
+  StatusOr<TerminationReport> Run(const SocketQuery& query, SessionOutcome mode);
+
+ private:
+  StatusOr<std::vector<DiagSocket>> SelectTimed(const SocketQuery& query, double* ms);
+
+  SockDiag* diag_;
+  TerminatorOptions options_;
+};
+
+}  // namespace headshift

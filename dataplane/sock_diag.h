@@ -1,0 +1,75 @@
+// SockDiag: the low-level sock_diag primitive — a pair of NETLINK_SOCK_DIAG sockets bound to the
+// network namespace they were opened in (the kernel answers for the netns of the *requesting*
+// netlink socket, so open it inside the target netns: Netns::Run), one for dumps and one for
+// destroys, so destroy acknowledgements never interleave with dump replies.
+//
+//   Dump()          SOCK_DIAG_BY_FAMILY with NLM_F_DUMP for one family, TCP, a state mask, an
+//                   optional single local port (kernel pre-filter) and optional bytecode.
+//   DestroyBatch()  SOCK_DESTROY for many sockets, each by its exact dumped id (cookie included),
+//                   pipelined: up to kDestroyBatch requests per sendmsg() and their NLM_F_ACK
+//                   answers drained with one recvmmsg(), matched back by sequence number. The kernel
+//                   handles a sock_diag request synchronously inside sendmsg(), so all answers are
+//                   queued when it returns; the receive buffer is sized to hold a whole batch.
+//
+// Thread-safety: not thread-safe; use one SockDiag from one thread at a time (any thread — the
+// namespace binding is the socket's, not the thread's).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "common/status.h"
+#include "dataplane/diag_socket.h"
+
+struct mnl_socket;
+
+namespace headshift {
+
+class SockDiag {
+ public:
+  static constexpr size_t kDestroyBatch = 256;
+
+  struct DumpRequest {
+    uint8_t family = 0;          // AF_INET or AF_INET6
+    uint32_t states = 0;         // TcpStateBit mask
+    uint16_t local_port = 0;     // non-zero: kernel pre-filter on the local port
+    std::vector<uint8_t> bytecode;  // InetDiagFilter::Build(); empty = none
+  };
+
+  // Opens both sockets in the calling thread's network namespace.
+  static StatusOr<std::unique_ptr<SockDiag>> Open();
+  ~SockDiag();
+  SockDiag(const SockDiag&) = delete;
+  SockDiag& operator=(const SockDiag&) = delete;
+
+  // Calls on_socket for every TCP socket the kernel returns. Failed on a netlink error.
+  Status Dump(const DumpRequest& request, const std::function<void(const DiagSocket&)>& on_socket);
+
+  // Destroys each socket by its exact id. Result[i] is 0 when sockets[i] was reset, otherwise the
+  // errno the kernel answered: ENOENT/ESTALE (gone, or the tuple now names another socket, e.g.
+  // the listener — which is then left alone), EPERM (no CAP_NET_ADMIN over that netns),
+  // EOPNOTSUPP (kernel without CONFIG_INET_DIAG_DESTROY, or a state it cannot abort), ETIMEDOUT
+  // (no answer arrived). Failed only when the netlink socket itself fails.
+  StatusOr<std::vector<int>> DestroyBatch(const std::vector<DiagSocket>& sockets);
+
+  // Asks the kernel to destroy a socket that cannot exist (all-zero tuple, cookie 0): OK when it
+  // answers "not found" (SOCK_DESTROY is supported); NoPrivilege when it answers EOPNOTSUPP.
+  // Destroys nothing.
+  Status CheckDestroySupported();
+
+ private:
+  SockDiag(mnl_socket* dump, mnl_socket* destroy) : dump_(dump), destroy_(destroy) {}
+  Status DestroyChunk(const DiagSocket* sockets, size_t n, int* errors);
+
+  mnl_socket* dump_;
+  mnl_socket* destroy_;
+  uint32_t seq_ = 1;
+};
+
+// Maps a SOCK_DESTROY errno that means "this host cannot destroy sockets" to its Status (with the
+// fix): EPERM/EACCES → NoPrivilege (CAP_NET_ADMIN), EOPNOTSUPP → NoPrivilege (kernel). OK otherwise.
+Status DestroyPrivilegeStatus(int err);
+
+}  // namespace headshift

@@ -1,0 +1,61 @@
+// TerminationReport: what a session listing or kill found and did on one session host — counts per
+// outcome and every socket involved — and its JSON form (the `sessions list|kill --json` contract:
+// selected, reset, gone, failed, sockets[{family, local, remote, state, cookie}]).
+//
+// Counts: selected = distinct sockets (by cookie) the selection matched in any round; reset = the
+// kernel confirmed the destroy; gone = closed before it could be reset (ENOENT/ESTALE: the socket,
+// identified by its cookie, no longer exists); failed = any other error; remaining = still selected
+// after the last round (new connections kept arriving, or destroys did not take).
+//
+// Thread-safety: a value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "dataplane/diag_socket.h"
+
+namespace headshift {
+
+enum class SessionOutcome {
+  kListed,      // read-only listing / snapshot
+  kWouldReset,  // dry run
+  kReset,
+  kGone,
+  kFailed,
+  kRemaining,
+};
+const char* SessionOutcomeName(SessionOutcome o);
+
+struct SessionRecord {
+  DiagSocket socket;
+  SessionOutcome outcome = SessionOutcome::kListed;
+  int error = 0;  // errno for kFailed (and kGone: ENOENT or ESTALE)
+};
+
+struct TerminationReport {
+  std::string host;   // session host name (may be empty)
+  std::string netns;  // the namespace as given ("" = headshift's own)
+  bool dry_run = false;
+  int rounds = 0;     // dump rounds run
+  size_t nat_flows = 0;  // connections resolved through conntrack (0 without NAT resolution)
+  size_t selected = 0, reset = 0, gone = 0, failed = 0, remaining = 0;
+  std::vector<SessionRecord> sockets;
+  double dump_ms = 0, destroy_ms = 0, total_ms = 0;
+
+  // Recomputes the counts from `sockets`.
+  void Recount();
+  // Adds another host's report (counts and sockets) into this one.
+  void Merge(const TerminationReport& other);
+
+  nlohmann::json ToJson() const;
+  std::string ToText() const;
+};
+
+// One socket as JSON: {family, local, remote, state, cookie}.
+nlohmann::json SocketToJson(const DiagSocket& s);
+
+}  // namespace headshift

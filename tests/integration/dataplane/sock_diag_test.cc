@@ -1,0 +1,230 @@
+// The dataplane library against the real kernel: SockDiag dumps with InetDiagFilter bytecode,
+// pipelined destroys, the cookie guard, namespace threads, and the C++ API the playbooks call
+// (SnapshotSessions / KillSnapshot / KillSessions).
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <set>
+
+#include "dataplane/sessions.h"
+#include "dataplane/sock_diag.h"
+#include "tests/integration/dataplane/netns_lab.h"
+
+namespace headshift::testing {
+namespace {
+
+constexpr uint16_t kP = 4451;
+constexpr uint16_t kQ = 4452;
+
+std::unique_ptr<SockDiag> OpenDiag(const TestNetns& ns) {
+  std::unique_ptr<SockDiag> d;
+  Status st = ns.netns().Run([&] {
+    auto r = SockDiag::Open();
+    if (!r.ok()) return r.status();
+    d = std::move(r).value();
+    return Status::Ok();
+  });
+  if (!st.ok()) throw std::runtime_error(st.ToString());
+  return d;
+}
+
+std::vector<DiagSocket> DumpAll(SockDiag& d, uint8_t family, const std::vector<uint8_t>& bytecode) {
+  SockDiag::DumpRequest r;
+  r.family = family;
+  r.states = kLiveTcpStates;
+  r.bytecode = bytecode;
+  std::vector<DiagSocket> out;
+  Status st = d.Dump(r, [&](const DiagSocket& s) { out.push_back(s); });
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return out;
+}
+
+uint64_t ThreadNetnsInode() {
+  struct stat st {};
+  stat("/proc/thread-self/ns/net", &st);
+  return st.st_ino;
+}
+
+class SockDiagTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { RemoveStaleTestNetns(); }
+  void SetUp() override {
+    ns_ = std::make_unique<TestNetns>("d");
+    for (const char* a : {"10.64.0.1/32", "10.64.1.1/32", "10.64.1.2/32", "10.64.2.1/32", "fd00:64::1/128",
+                          "fd00:64:1::1/128", "fd00:64:2::1/128"}) {
+      ns_->AddLoopbackAddress(a);
+    }
+  }
+  void TearDown() override { ns_.reset(); }
+  std::unique_ptr<TestNetns> ns_;
+};
+
+TEST_F(SockDiagTest, NamespaceThreadNeverMovesTheCaller) {
+  uint64_t before = ThreadNetnsInode();
+  uint64_t inside = 0;
+  ASSERT_TRUE(ns_->netns().Run([&] {
+    inside = ThreadNetnsInode();
+    return Status::Ok();
+  }).ok());
+  EXPECT_EQ(inside, ns_->netns().inode());
+  EXPECT_NE(inside, before);
+  EXPECT_EQ(ThreadNetnsInode(), before);
+  auto own = Netns::Open("");
+  ASSERT_TRUE(own.ok());
+  EXPECT_EQ(own->inode(), before);
+}
+
+TEST_F(SockDiagTest, KernelRunsTheBytecodeExactlyLikeTheExactCheck) {
+  int l = Listen(*ns_, "::", kP, /*dual_stack=*/true);
+  int lq = Listen(*ns_, "::", kQ, /*dual_stack=*/true);
+  std::vector<Conn> conns = {
+      Connect(*ns_, "fd00:64:1::1", "fd00:64::1", kP, l, "tenant-v6"),
+      Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "tenant-mapped"),
+      Connect(*ns_, "fd00:64:2::1", "fd00:64::1", kP, l, "other-v6"),
+      Connect(*ns_, "10.64.2.1", "10.64.0.1", kP, l, "other-mapped"),
+      Connect(*ns_, "10.64.1.1", "10.64.0.1", kQ, lq, "tenant-other-port"),
+  };
+  auto d = OpenDiag(*ns_);
+  SessionSelector sel;
+  sel.ports = {kP};
+  sel.clients = {*ParseCidr("10.64.1.0/24"), *ParseCidr("fd00:64:1::/64")};
+  std::set<std::string> expected = {ClientEndpoint(conns[0]), ClientEndpoint(conns[1])};
+
+  auto kernel = DumpAll(*d, AF_INET6, sel.Filter().Build(AF_INET6));
+  std::set<std::string> got;
+  for (const auto& s : kernel) got.insert(s.Remote().ToString());
+  EXPECT_EQ(got, expected) << "the kernel itself filtered with our program";
+
+  // A program near the 64 KiB limit (1500 IPv6 /128s + the tenant prefixes) is accepted too.
+  SessionSelector big = sel;
+  for (int i = 0; i < 1500; ++i) {
+    IpAddress a = *IpAddress::Parse("2001:db8::");
+    a.bytes[14] = static_cast<uint8_t>(i >> 8);
+    a.bytes[15] = static_cast<uint8_t>(i);
+    big.clients.push_back(Cidr{a, 128});
+  }
+  auto prog = big.Filter().Build(AF_INET6);
+  ASSERT_GT(prog.size(), 40000u);
+  got.clear();
+  for (const auto& s : DumpAll(*d, AF_INET6, prog)) got.insert(s.Remote().ToString());
+  EXPECT_EQ(got, expected);
+
+  // Beyond the limit the program falls back to ports; SessionTerminator's exact check still trims.
+  for (int i = 1500; i < 4000; ++i) {
+    IpAddress a = *IpAddress::Parse("2001:db8::");
+    a.bytes[14] = static_cast<uint8_t>(i >> 8);
+    a.bytes[15] = static_cast<uint8_t>(i);
+    big.clients.push_back(Cidr{a, 128});
+  }
+  SessionTerminator term(d.get());
+  auto selected = term.Select(SocketQuery::ForSelector(big));
+  ASSERT_TRUE(selected.ok()) << selected.status().ToString();
+  got.clear();
+  for (const auto& s : *selected) got.insert(s.Remote().ToString());
+  EXPECT_EQ(got, expected);
+
+  EXPECT_TRUE(d->CheckDestroySupported().ok());
+  for (auto& c : conns) EXPECT_EQ(Exchange(c), "") << c.label << ": dumps and the probe touch nothing";
+  for (auto& c : conns) Close(c);
+  close(l);
+  close(lq);
+}
+
+TEST_F(SockDiagTest, StaleIdWithCookieNeverHitsTheListener) {
+  int l = Listen(*ns_, "10.64.0.1", kP);
+  Conn c = Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "short-lived");
+  auto d = OpenDiag(*ns_);
+  SessionSelector sel;
+  sel.ports = {kP};
+  sel.clients = {*ParseCidr("10.64.1.1")};
+  SessionTerminator term(d.get());
+  auto before = term.Select(SocketQuery::ForSelector(sel));
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->size(), 1u);
+  // The connection ends (client first, so the server side is gone, not in TIME_WAIT). Its tuple
+  // now resolves to the listener in the kernel's lookup; the cookie must make that a miss.
+  close(c.client);
+  c.client = -1;
+  ASSERT_EQ(AwaitError(c.server), 0);
+  Close(c);
+  auto errs = d->DestroyBatch(*before);
+  ASSERT_TRUE(errs.ok()) << errs.status().ToString();
+  EXPECT_TRUE((*errs)[0] == ESTALE || (*errs)[0] == ENOENT) << "errno " << (*errs)[0];
+  EXPECT_EQ(ListenerAccepts(*ns_, "10.64.1.1", "10.64.0.1", kP, l), "");
+  close(l);
+}
+
+TEST_F(SockDiagTest, KillSessionsPipelinesHundredsOfDestroys) {
+  int l = Listen(*ns_, "10.64.0.1", kP);
+  std::vector<Conn> tenant, others;
+  for (int i = 0; i < 600; ++i) {
+    tenant.push_back(Connect(*ns_, i % 2 ? "10.64.1.1" : "10.64.1.2", "10.64.0.1", kP, l, "t" + std::to_string(i)));
+  }
+  for (int i = 0; i < 100; ++i) others.push_back(Connect(*ns_, "10.64.2.1", "10.64.0.1", kP, l, "o" + std::to_string(i)));
+  SessionHost host{"lab", ns_->name(), "", {kP}};
+  SessionSelector sel;
+  sel.clients = {*ParseCidr("10.64.1.0/24")};
+
+  auto dry = KillSessions(host, sel, /*dry_run=*/true);
+  ASSERT_TRUE(dry.ok()) << dry.status().ToString();
+  EXPECT_EQ(dry->selected, 600u);
+  EXPECT_EQ(dry->reset, 0u);
+
+  auto rep = KillSessions(host, sel, /*dry_run=*/false);
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  EXPECT_EQ(rep->selected, 600u);
+  EXPECT_EQ(rep->reset, 600u);
+  EXPECT_EQ(rep->failed, 0u);
+  EXPECT_EQ(rep->remaining, 0u);
+  EXPECT_EQ(rep->host, "lab");
+  auto j = rep->ToJson();
+  EXPECT_EQ(j["reset"], 600);
+  EXPECT_EQ(j["sockets"].size(), 600u);
+  int reset = 0;
+  for (auto& c : tenant) reset += AwaitError(c.client) == ECONNRESET;
+  EXPECT_EQ(reset, 600);
+  for (auto& c : others) EXPECT_EQ(Exchange(c), "") << c.label;
+  for (auto* v : {&tenant, &others}) {
+    for (auto& c : *v) Close(c);
+  }
+  close(l);
+}
+
+TEST_F(SockDiagTest, SnapshotApiSparesConnectionsMadeAfterIt) {
+  int l = Listen(*ns_, "10.64.0.1", kP);
+  Conn old1 = Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "old1");
+  Conn old2 = Connect(*ns_, "10.64.1.2", "10.64.0.1", kP, l, "old2");
+  Conn other = Connect(*ns_, "10.64.2.1", "10.64.0.1", kP, l, "other");
+  SessionHost host{"lab", ns_->name(), "", {kP}};
+  auto snap = SnapshotSessions(host, {*ParseCidr("10.64.1.0/24")});
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  EXPECT_EQ(snap->sockets.size(), 2u);
+  EXPECT_EQ(snap->netns_inode, ns_->netns().inode());
+  EXPECT_FALSE(snap->boot_id.empty());
+  Conn fresh = Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "fresh");
+
+  // Round-trip through JSON, as the playbooks' journal stores it.
+  auto back = SessionSnapshot::FromJson(snap->ToJson());
+  ASSERT_TRUE(back.ok());
+  auto rep = KillSnapshot(host, *back);
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  EXPECT_EQ(rep->selected, 2u);
+  EXPECT_EQ(rep->reset, 2u);
+  EXPECT_EQ(AwaitError(old1.client), ECONNRESET);
+  EXPECT_EQ(AwaitError(old2.client), ECONNRESET);
+  EXPECT_EQ(Exchange(fresh), "");
+  EXPECT_EQ(Exchange(other), "");
+
+  SessionHost wrong{"lab", "hsdp" + std::to_string(getpid()) + "gone", "", {kP}};
+  auto missing = KillSnapshot(wrong, *snap);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), ExitCode::kBadInput);
+  for (Conn* c : {&old1, &old2, &other, &fresh}) Close(*c);
+  close(l);
+}
+
+}  // namespace
+}  // namespace headshift::testing
