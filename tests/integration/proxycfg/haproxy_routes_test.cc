@@ -5,6 +5,7 @@
 // directory byte-identical and HAProxy's map unchanged.
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -115,6 +116,7 @@ TEST_F(HaproxyRoutesTest, SetMovesNewRequestsOfOneTenantUpgradedStreamStaysUntil
   ASSERT_TRUE(before.ok());
   ASSERT_EQ(before.Echo("one"), "A:one");
 
+  ASSERT_EQ(::chmod(map_.c_str(), 0640), 0);
   ASSERT_TRUE(routes_->CheckOwnership("hsa").ok());
   auto change = routes_->Set("hsa", "4");
   ASSERT_TRUE(change.ok()) << change.status().ToString();
@@ -133,9 +135,10 @@ TEST_F(HaproxyRoutesTest, SetMovesNewRequestsOfOneTenantUpgradedStreamStaysUntil
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after.Echo("three"), "B:three");
 
-  // The map file carries the change (only the tenant's line), so a reload keeps it.
+  // The map file carries the change (only the tenant's line), so a reload keeps it; its mode is kept.
   EXPECT_EQ(ReadWholeFile(map_),
             "# tenant routes (managed by headshift route set)\nhsa.demo.com be_b\nhsb.demo.com   be_a\n");
+  EXPECT_EQ(SnapshotDir(dir_ / "maps").files["tenants.map"].second, 0640u);
   auto got = routes_->Get("hsa");
   ASSERT_TRUE(got.ok() && got->has_value());
   EXPECT_EQ((*got)->cluster_id, "4");
