@@ -1,0 +1,46 @@
+// Copier: the copy step. Idempotent: the copy and its record (copy_state.h) commit in one target
+// transaction, so re-running after a crash either finds the record (and returns it, resumed=true) or
+// finds nothing on the target and copies again.
+//
+// Shared layout: one transaction locks the tenant's rows, records their hashes (cluster normalised to
+// the target), rewrites the cluster column, and checks the rows hash the same afterwards.
+//
+// Split layout: the source is read in one REPEATABLE READ snapshot; the target transaction takes a
+// per-database advisory lock (copies into one cluster are serialised), advances each key sequence past
+// the largest id involved, keeps source ids that are free on the target and gives taken ones fresh
+// sequence values; then each table is streamed with binary COPY from source to target in foreign-key
+// order, every primary/foreign key mapped and the cluster column rewritten inside the source SELECT.
+// Before committing, the per-table row count and checksum of the mapped source rows (same snapshot) must
+// equal those of the target rows; otherwise nothing is committed. Sequences stay advanced even if the
+// copy is rolled back (harmless gaps).
+//
+// Thread-safety: not thread-safe.
+#pragma once
+
+#include "migrate/move_context.h"
+#include "migrate/reports.h"
+
+namespace headshift::migrate {
+
+class Copier {
+ public:
+  explicit Copier(MoveContext& ctx) : ctx_(ctx) {}
+
+  // Refused: tenant missing on the source, already on the target (not by this migration), schema drift.
+  // BadInput: unknown clusters, a record of this id for another tenant. Failed: database errors, a
+  // dropped connection, a copy that does not match its source (nothing committed in all these cases).
+  StatusOr<CopyReport> Copy(const MoveRef& ref, const CopyOptions& opts = {});
+
+ private:
+  StatusOr<CopyReport> CopyShared(const MoveRef& ref, const CopyOptions& opts);
+  StatusOr<CopyReport> CopySplit(const MoveRef& ref, const CopyOptions& opts);
+  MoveContext& ctx_;
+};
+
+// The report of a committed copy, rebuilt from its record in `conn` (resumed=true).
+StatusOr<CopyReport> ReadCopyReport(PgConn& conn, const MoveRef& ref, const std::string& layout);
+
+// Column differences of the tenant tables between two catalogs ("" when identical).
+std::string SchemaDrift(const SchemaProfile& profile, const Catalog& source, const Catalog& target);
+
+}  // namespace headshift::migrate

@@ -1,0 +1,23 @@
+// AllocateTargetIds: decides the target ids of rows about to be written into a table of the target
+// database. Source ids that are free on the target are kept; taken ones get fresh values from the
+// table's sequence (or max+1 without one). First the sequence is advanced past both the largest target
+// id and the largest incoming id, so neither the fresh ids nor later inserts by headscale can collide
+// with a kept id. Sequence changes are not transactional: they survive a rollback (harmless gaps).
+//
+// REQUIRES: called inside the target transaction that will write the rows, after taking the copy lock.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "common/pg.h"
+#include "migrate/row_sql.h"
+#include "migrate/tenant_schema.h"
+
+namespace headshift::migrate {
+
+// `source_ids` sorted ascending. Returns old->new pairs for the ids that had to change.
+StatusOr<IdMap> AllocateTargetIds(PgConn& target, const RowSql& sql, const TenantTable& table,
+                                  const std::vector<int64_t>& source_ids);
+
+}  // namespace headshift::migrate

@@ -1,0 +1,66 @@
+#include "migrate/move_context.h"
+
+#include <cctype>
+
+namespace headshift::migrate {
+
+StatusOr<MoveContext::Entry*> MoveContext::Load(const std::string& cluster) {
+  std::string key = dbs_.DatabaseKey(cluster);
+  auto it = cache_.find(key);
+  if (it != cache_.end()) return it->second.get();
+  auto conn = dbs_.Conn(cluster);
+  if (!conn.ok()) return conn.status();
+  auto cat = ReadCatalog(**conn);
+  if (!cat.ok()) return cat.status().WithContext("cluster " + cluster);
+  auto e = std::make_unique<Entry>();
+  e->catalog = std::move(*cat);
+  auto s = TenantSchema::Resolve(profile_, e->catalog);
+  if (s.ok()) {
+    e->schema = std::make_unique<TenantSchema>(std::move(*s));
+  } else {
+    e->schema_status = s.status().WithContext(dbs_.shared() ? "database" : "database of cluster " + cluster);
+  }
+  Entry* raw = e.get();
+  cache_[key] = std::move(e);
+  return raw;
+}
+
+StatusOr<const Catalog*> MoveContext::CatalogOf(const std::string& cluster) {
+  auto e = Load(cluster);
+  if (!e.ok()) return e.status();
+  return &(*e)->catalog;
+}
+
+StatusOr<const TenantSchema*> MoveContext::Schema(const std::string& cluster) {
+  auto e = Load(cluster);
+  if (!e.ok()) return e.status();
+  if (!(*e)->schema) return (*e)->schema_status;
+  return static_cast<const TenantSchema*>((*e)->schema.get());
+}
+
+TenantSelector MoveContext::Selector(const std::string& tenant, const std::string& cluster) const {
+  TenantSelector s;
+  s.tenant = tenant;
+  if (dbs_.shared()) s.cluster = cluster;
+  return s;
+}
+
+std::string MoveContext::ClusterScope(const RowSql& sql, const TenantTable& t, const std::string& alias,
+                                      const std::string& cluster) const {
+  if (!dbs_.shared() || !t.has_cluster_column) return "TRUE";
+  return alias + "." + sql.Ident(profile_.cluster_column) + " = " + sql.ClusterValue(cluster);
+}
+
+Status MoveContext::CheckClusterValue(const TenantSchema& schema, const std::string& cluster) const {
+  if (!schema.ClusterIsInteger()) return Status::Ok();
+  bool digits = !cluster.empty() && cluster.size() <= 18;
+  for (size_t i = 0; i < cluster.size() && digits; ++i) {
+    digits = std::isdigit(static_cast<unsigned char>(cluster[i])) || (i == 0 && cluster[i] == '-' && cluster.size() > 1);
+  }
+  if (digits) return Status::Ok();
+  return Status::BadInput("cluster id '" + cluster + "' is not an integer, but " + profile_.cluster_column + " is " +
+                              schema.cluster_type(),
+                          "use the numeric cluster_id values as cluster ids in headshift.yaml");
+}
+
+}  // namespace headshift::migrate

@@ -1,0 +1,56 @@
+// MoveContext: what every migrate step shares for one TenantMover — the cluster databases, the schema
+// profile, and each database's catalog and resolved tenant schema (read once, cached).
+//
+// Thread-safety: not thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "migrate/catalog.h"
+#include "migrate/cluster_databases.h"
+#include "migrate/row_sql.h"
+#include "migrate/schema_profile.h"
+#include "migrate/tenant_schema.h"
+
+namespace headshift::migrate {
+
+class MoveContext {
+ public:
+  MoveContext(ClusterDatabases& dbs, SchemaProfile profile) : dbs_(dbs), profile_(std::move(profile)) {}
+
+  ClusterDatabases& dbs() { return dbs_; }
+  const SchemaProfile& profile() const { return profile_; }
+  bool shared() const { return dbs_.shared(); }
+
+  // The catalog of `cluster`'s database (cached).
+  StatusOr<const Catalog*> CatalogOf(const std::string& cluster);
+  // The profile resolved against `cluster`'s database (cached). BadInput when they do not match.
+  StatusOr<const TenantSchema*> Schema(const std::string& cluster);
+  // Forgets cached catalogs (after DDL).
+  void Invalidate() { cache_.clear(); }
+
+  // How the tenant's root rows are found in `cluster`'s database: by key, plus the cluster column in the
+  // shared layout (in split, the database is the cluster).
+  TenantSelector Selector(const std::string& tenant, const std::string& cluster) const;
+  // A predicate limiting `alias`'s rows to `cluster` (shared: the cluster column; split: TRUE).
+  std::string ClusterScope(const RowSql& sql, const TenantTable& t, const std::string& alias,
+                           const std::string& cluster) const;
+  // Checks that `cluster` is a value the cluster column can hold (an integer for integer columns).
+  Status CheckClusterValue(const TenantSchema& schema, const std::string& cluster) const;
+
+ private:
+  struct Entry {
+    Catalog catalog;
+    std::unique_ptr<TenantSchema> schema;
+    Status schema_status;
+  };
+  StatusOr<Entry*> Load(const std::string& cluster);
+
+  ClusterDatabases& dbs_;
+  SchemaProfile profile_;
+  std::map<std::string, std::unique_ptr<Entry>> cache_;  // by database key
+};
+
+}  // namespace headshift::migrate

@@ -1,0 +1,383 @@
+#include "migrate/planner.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "migrate/cluster_cordons.h"
+#include "migrate/headshift_tables.h"
+
+namespace headshift::migrate {
+namespace {
+
+constexpr size_t kMessageValues = 5;    // values named in a message
+constexpr size_t kReportedValues = 1000;  // values kept in Conflict::values
+
+std::string Join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+// "a, b, c and 7 more"
+std::string Sample(const std::vector<std::string>& v) {
+  std::vector<std::string> head(v.begin(), v.begin() + std::min(v.size(), kMessageValues));
+  std::string s = Join(head, ", ");
+  if (v.size() > kMessageValues) s += " and " + std::to_string(v.size() - kMessageValues) + " more";
+  return s;
+}
+
+std::vector<std::string> Cap(std::vector<std::string> v) {
+  if (v.size() > kReportedValues) v.resize(kReportedValues);
+  return v;
+}
+
+// Schema differences of the tenant tables between source and target (split layout).
+void CompareSchemas(const SchemaProfile& profile, const Catalog& src, const Catalog& tgt, MovePlan& plan) {
+  std::vector<std::string> names = {profile.root_table};
+  for (const auto& t : profile.tables) names.push_back(t.table);
+  const std::string fix = "upgrade both headscale nodes to the same version (same schema) before moving tenants";
+  for (const auto& name : names) {
+    const TableInfo* s = src.Find(name);
+    const TableInfo* t = tgt.Find(name);
+    if (!s) continue;  // the source schema problem is reported by schema resolution
+    if (!t) {
+      plan.conflicts.push_back({"schema_drift", name, "", "table " + name + " exists on the source but not on the target",
+                                fix, {}});
+      continue;
+    }
+    for (const auto& c : s->columns) {
+      const ColumnInfo* tc = t->Find(c.name);
+      if (!tc) {
+        plan.conflicts.push_back({"schema_drift", name, c.name,
+                                  name + "." + c.name + " (" + c.type + ") is missing on the target", fix, {}});
+      } else if (tc->type != c.type) {
+        plan.conflicts.push_back({"schema_drift", name, c.name,
+                                  name + "." + c.name + " is " + c.type + " on the source but " + tc->type +
+                                      " on the target",
+                                  fix, {}});
+      } else if (tc->generated != c.generated) {
+        plan.conflicts.push_back({"schema_drift", name, c.name,
+                                  name + "." + c.name + " is generated on one side only", fix, {}});
+      }
+    }
+    for (const auto& c : t->columns) {
+      if (!s->Find(c.name)) {
+        plan.conflicts.push_back({"schema_drift", name, c.name,
+                                  name + "." + c.name + " (" + c.type + ") exists on the target but not on the source",
+                                  fix, {}});
+      }
+    }
+  }
+}
+
+}  // namespace
+
+StatusOr<MovePlan> Planner::Plan(const std::string& tenant, const std::string& from, const std::string& to) {
+  ClusterDatabases& dbs = ctx_.dbs();
+  MovePlan plan;
+  plan.tenant = tenant;
+  plan.from = from;
+  plan.to = to;
+  plan.layout = dbs.shared() ? "shared" : "split";
+  plan.profile = ctx_.profile().name;
+  plan.cluster_column = ctx_.profile().cluster_column;
+  if (tenant.empty()) return Status::BadInput("the tenant name is empty", "name the headscale user to move");
+
+  bool from_known = dbs.Knows(from), to_known = dbs.Knows(to);
+  if (!from_known) {
+    plan.conflicts.push_back({"unknown_cluster", "", "", "source cluster '" + from + "' is not configured",
+                              "use one of the cluster ids in headshift.yaml", {from}});
+  }
+  if (!to_known) {
+    plan.conflicts.push_back({"unknown_cluster", "", "", "target cluster '" + to + "' is not configured",
+                              "use one of the cluster ids in headshift.yaml", {to}});
+  }
+  if (from == to) {
+    plan.conflicts.push_back({"same_cluster", "", "", "source and target are the same cluster (" + from + ")",
+                              "pick another target cluster", {from}});
+  }
+  if (!from_known || !to_known || from == to) return plan;
+
+  // Schemas.
+  auto src_schema = ctx_.Schema(from);
+  if (!src_schema.ok()) return src_schema.status();
+  const TenantSchema& ss = **src_schema;
+  plan.cluster_type = ss.cluster_type();
+  HS_RETURN_IF_ERROR(ctx_.CheckClusterValue(ss, from));
+  HS_RETURN_IF_ERROR(ctx_.CheckClusterValue(ss, to));
+  auto src_conn = dbs.Conn(from);
+  if (!src_conn.ok()) return src_conn.status();
+  PgConn& sc = **src_conn;
+  RowSql ssql(sc, ss);
+  const TenantSchema* ts = &ss;
+  PgConn* tcp = &sc;
+  if (!dbs.shared()) {
+    auto src_cat = ctx_.CatalogOf(from);
+    auto tgt_cat = ctx_.CatalogOf(to);
+    if (!src_cat.ok()) return src_cat.status();
+    if (!tgt_cat.ok()) return tgt_cat.status();
+    CompareSchemas(ctx_.profile(), **src_cat, **tgt_cat, plan);
+    auto tgt_schema = ctx_.Schema(to);
+    if (!tgt_schema.ok()) {
+      plan.conflicts.push_back({"schema_profile", "", "", tgt_schema.status().message(), tgt_schema.status().hint(), {}});
+      ts = nullptr;
+    } else {
+      ts = *tgt_schema;
+      if (ts->cluster_type() != ss.cluster_type()) {
+        plan.conflicts.push_back({"schema_drift", "", plan.cluster_column,
+                                  "the cluster column is " + ss.cluster_type() + " on the source but " +
+                                      ts->cluster_type() + " on the target",
+                                  "give both databases the same cluster_id type", {}});
+      }
+    }
+    auto tgt_conn = dbs.Conn(to);
+    if (!tgt_conn.ok()) return tgt_conn.status();
+    tcp = *tgt_conn;
+  }
+  for (const auto& u : ss.unclassified()) {
+    plan.conflicts.push_back({"unclassified_table", u, "",
+                              "table " + u + " has a foreign key into a tenant table but is not in the schema profile",
+                              "add it to the profile's tables (it moves with the tenant) or static (it never moves)",
+                              {u}});
+  }
+
+  // Target cordon.
+  {
+    ClusterCordons cordons(dbs);
+    auto cordoned = cordons.Get(to);
+    if (cordoned.ok() && cordoned->cordoned) {
+      plan.conflicts.push_back({"target_cordoned", "", "",
+                                "target cluster " + to + " is cordoned (" + cordoned->reason + ")",
+                                "uncordon it, or pick another target", {to}});
+    }
+  }
+
+  // Membership and counts on the source.
+  const TenantSelector src_sel = ctx_.Selector(tenant, from);
+  std::map<std::string, std::vector<int64_t>> src_ids;
+  for (const auto& t : ss.tables()) {
+    auto r = sc.Exec("SELECT " + ssql.Ident(t.pk) + " FROM " + ssql.Ident(t.name) + " t WHERE " +
+                     ssql.MemberPredicate(t, "t", src_sel) + " ORDER BY 1");
+    if (!r.ok()) return r.status().WithContext("counting " + t.name + " of tenant " + tenant);
+    auto& ids = src_ids[t.name];
+    for (int i = 0; i < r->rows(); ++i) ids.push_back(r->GetInt(i, 0));
+    plan.tables.push_back({t.name, static_cast<int64_t>(ids.size()), 0, {}});
+  }
+  if (src_ids[ss.root().name].empty()) {
+    // Where is it, then?
+    std::vector<std::string> elsewhere;
+    for (const auto& c : dbs.cluster_ids()) {
+      if (c == from) continue;
+      auto sch = ctx_.Schema(c);
+      auto conn = dbs.Conn(c);
+      if (!sch.ok() || !conn.ok()) continue;
+      RowSql q(**conn, **sch);
+      auto r = (*conn)->Exec("SELECT count(*) FROM " + q.Ident((*sch)->root().name) + " t WHERE " +
+                             q.MemberPredicate((*sch)->root(), "t", ctx_.Selector(tenant, c)));
+      if (r.ok() && r->Get(0, 0) != "0") elsewhere.push_back(c);
+    }
+    plan.conflicts.push_back({"tenant_missing", ss.root().name, ctx_.profile().root_key,
+                              "tenant " + tenant + " does not exist on cluster " + from +
+                                  (elsewhere.empty() ? "" : " (it is on cluster " + Join(elsewhere, ", ") + ")"),
+                              elsewhere.empty() ? "check the tenant name (a headscale user name)"
+                                                : "use --from " + elsewhere.front() + ", or omit it",
+                              {tenant}});
+    return plan;
+  }
+  if (!ts) return plan;  // the target cannot be checked further
+  PgConn& tc = *tcp;
+  RowSql tsql(tc, *ts);
+
+  // Tenant already on the target?
+  bool on_target = false;
+  {
+    auto r = tc.Exec("SELECT " + tsql.Ident(ts->root().pk) + " FROM " + tsql.Ident(ts->root().name) + " t WHERE " +
+                     tsql.MemberPredicate(ts->root(), "t", ctx_.Selector(tenant, to)) + " ORDER BY 1");
+    if (!r.ok()) return r.status().WithContext("looking for tenant " + tenant + " on cluster " + to);
+    if (r->rows() > 0) {
+      on_target = true;
+      std::vector<std::string> ids;
+      for (int i = 0; i < r->rows(); ++i) ids.push_back(r->Get(i, 0));
+      // A finished copy of an earlier migration that was never retired looks the same.
+      std::string hint = "the tenant (or a user with its name) is already on cluster " + to +
+                         "; if an earlier migration copied it, finish or roll back that migration";
+      plan.conflicts.push_back({"tenant_on_target", ts->root().name, ctx_.profile().root_key,
+                                "tenant " + tenant + " already exists on cluster " + to + " (" +
+                                    ts->root().name + " id " + Sample(ids) + ")",
+                                hint, Cap(ids)});
+    }
+  }
+
+  // Per-table checks.
+  std::set<std::string> reported_unique;  // "table.column" covered by a unique_index conflict
+  for (const auto& t : ss.tables()) {
+    const TenantTable* tt = ts->Find(t.name);
+    if (!tt) continue;  // drift already reported
+    const std::string member = ssql.MemberPredicate(t, "t", src_sel);
+    const std::vector<int64_t>& ids = src_ids[t.name];
+    if (ids.empty()) continue;
+
+    // References to rows outside the tenant (the copy would leave them dangling).
+    for (const auto& ref : t.tenant_refs) {
+      const TenantTable* rt = ss.Find(ref.ref_table);
+      auto r = sc.Exec("SELECT t." + ssql.Ident(t.pk) + ", t." + ssql.Ident(ref.column) + " FROM " + ssql.Ident(t.name) +
+                       " t WHERE " + member + " AND t." + ssql.Ident(ref.column) + " IS NOT NULL AND t." +
+                       ssql.Ident(ref.column) + " NOT IN (" + ssql.MemberIds(*rt, src_sel) + ") ORDER BY 1");
+      if (!r.ok()) return r.status().WithContext("checking references of " + t.name);
+      if (r->rows() > 0) {
+        std::vector<std::string> v;
+        for (int i = 0; i < r->rows(); ++i) v.push_back(t.name + " " + r->Get(i, 0) + " -> " + ref.ref_table + " " + r->Get(i, 1));
+        plan.conflicts.push_back({"dangling_reference", t.name, ref.column,
+                                  std::to_string(v.size()) + " row(s) of " + t.name + " reference " + ref.ref_table +
+                                      " rows of another tenant through " + ref.column + ": " + Sample(v),
+                                  "clear or fix " + t.name + "." + ref.column + " on those rows (they belong to two "
+                                  "tenants), then retry",
+                                  Cap(v)});
+      }
+    }
+
+    // Shared layout: every tenant row must carry the source cluster.
+    if (dbs.shared() && t.has_cluster_column && !t.root) {
+      auto r = sc.Exec("SELECT t." + ssql.Ident(t.pk) + ", t." + ssql.Ident(ss.cluster_column()) + "::text FROM " +
+                       ssql.Ident(t.name) + " t WHERE " + member + " AND t." + ssql.Ident(ss.cluster_column()) +
+                       " IS DISTINCT FROM " + ssql.ClusterValue(from) + " ORDER BY 1");
+      if (!r.ok()) return r.status().WithContext("checking the cluster of " + t.name);
+      if (r->rows() > 0) {
+        std::vector<std::string> v;
+        for (int i = 0; i < r->rows(); ++i) v.push_back(t.name + " " + r->Get(i, 0) + " (cluster " + r->Get(i, 1) + ")");
+        plan.conflicts.push_back({"cluster_mismatch", t.name, ss.cluster_column(),
+                                  std::to_string(v.size()) + " row(s) of the tenant are not on cluster " + from + ": " +
+                                      Sample(v),
+                                  "these rows are inconsistent; fix their " + ss.cluster_column() + " first", Cap(v)});
+      }
+    }
+
+    // References to tables that do not move: the referenced rows must exist on the target.
+    if (!dbs.shared()) {
+      for (const auto& ref : t.external_refs) {
+        auto r = sc.Exec("SELECT DISTINCT t." + ssql.Ident(ref.column) + "::text FROM " + ssql.Ident(t.name) + " t WHERE " +
+                         member + " AND t." + ssql.Ident(ref.column) + " IS NOT NULL");
+        if (!r.ok()) return r.status().WithContext("reading references of " + t.name);
+        nlohmann::json vals = nlohmann::json::array();
+        for (int i = 0; i < r->rows(); ++i) vals.push_back(r->Get(i, 0));
+        if (vals.empty()) continue;
+        auto m = tc.Exec("SELECT v FROM jsonb_array_elements_text($1::jsonb) v WHERE NOT EXISTS (SELECT 1 FROM " +
+                             tsql.Ident(ref.ref_table) + " x WHERE x." + tsql.Ident(ref.ref_column) + "::text = v) ORDER BY 1",
+                         {vals.dump()});
+        if (!m.ok()) return m.status().WithContext("checking references of " + t.name + " on the target");
+        if (m->rows() > 0) {
+          std::vector<std::string> v;
+          for (int i = 0; i < m->rows(); ++i) v.push_back(m->Get(i, 0));
+          plan.conflicts.push_back({"missing_reference", t.name, ref.column,
+                                    t.name + "." + ref.column + " references " + ref.ref_table + " rows missing on the target: " +
+                                        Sample(v),
+                                    "create those " + ref.ref_table + " rows on the target first", Cap(v)});
+        }
+      }
+    }
+
+    // Unique indexes of the target table (values as they will be: cluster rewritten).
+    const std::string not_own = dbs.shared() ? "t." + tsql.Ident(tt->pk) + " <> ALL(" + RowSql::IdArray(ids) + ")" : "TRUE";
+    for (const auto& u : tt->unique_indexes) {
+      if (u.has_expressions || u.columns.empty()) continue;
+      bool remapped = false;
+      for (const auto& c : u.columns) remapped |= c == t.pk || t.TenantRef(c) != nullptr || !t.Find(c);
+      if (remapped) continue;  // ids are remapped to free values by the copy
+      if (t.root && on_target) continue;  // already reported as tenant_on_target
+      // Source side: evaluate the index predicate over the mapped row.
+      std::vector<std::string> cols = ssql.ColumnNames(t);
+      std::vector<std::string> exprs = ssql.MappedExprs(t, "t", {}, to, cols);
+      std::string inner;
+      for (size_t i = 0; i < cols.size(); ++i) inner += (i ? ", " : "") + exprs[i] + " AS " + ssql.Ident(cols[i]);
+      std::string key, notnull;
+      for (size_t i = 0; i < u.columns.size(); ++i) {
+        key += (i ? ", " : "") + ssql.Ident(u.columns[i]);
+        notnull += " AND " + ssql.Ident(u.columns[i]) + " IS NOT NULL";
+      }
+      std::string pred = u.predicate.empty() ? "TRUE" : u.predicate;
+      auto r = sc.Exec("SELECT " + ssql.Ident(t.pk) + ", jsonb_build_array(" + key + ")::text FROM (SELECT " + inner +
+                       " FROM " + ssql.Ident(t.name) + " t WHERE " + member + ") s WHERE (" + pred + ")" + notnull);
+      if (!r.ok()) return r.status().WithContext("checking unique index " + u.name);
+      if (r->rows() == 0) continue;
+      nlohmann::json keys = nlohmann::json::array();
+      std::map<std::string, std::string> src_of;
+      for (int i = 0; i < r->rows(); ++i) {
+        keys.push_back(r->Get(i, 1));
+        src_of[r->Get(i, 1)] = r->Get(i, 0);
+      }
+      auto m = tc.Exec("SELECT t." + tsql.Ident(tt->pk) + ", jsonb_build_array(" + key + ")::text k FROM " +
+                           tsql.Ident(tt->name) + " t WHERE (" + pred + ") AND " + not_own +
+                           " AND jsonb_build_array(" + key + ")::text IN (SELECT jsonb_array_elements_text($1::jsonb)) "
+                           "ORDER BY 1",
+                       {keys.dump()});
+      if (!m.ok()) return m.status().WithContext("checking unique index " + u.name + " on the target");
+      if (m->rows() > 0) {
+        std::vector<std::string> v, vals;
+        for (int i = 0; i < m->rows(); ++i) {
+          v.push_back(m->Get(i, 1) + " (source id " + src_of[m->Get(i, 1)] + ", target id " + m->Get(i, 0) + ")");
+          vals.push_back(m->Get(i, 1));
+        }
+        plan.conflicts.push_back({"unique_index", t.name, Join(u.columns, ","),
+                                  std::to_string(v.size()) + " row(s) of " + t.name + " would violate unique index " +
+                                      u.name + " on cluster " + to + ": " + Sample(v),
+                                  "rename or remove the clashing rows on one side", Cap(vals)});
+        if (u.columns.size() == 1) reported_unique.insert(t.name + "." + u.columns[0]);
+      }
+    }
+
+    // Values the target cluster must not already use (headscale keeps them unique in memory only).
+    for (const auto& col : t.unique_in_cluster) {
+      if (reported_unique.count(t.name + "." + col) || !tt->Find(col)) continue;
+      auto r = sc.Exec("SELECT t." + ssql.Ident(t.pk) + ", t." + ssql.Ident(col) + "::text FROM " + ssql.Ident(t.name) +
+                       " t WHERE " + member + " AND t." + ssql.Ident(col) + " IS NOT NULL AND t." + ssql.Ident(col) +
+                       "::text <> ''");
+      if (!r.ok()) return r.status().WithContext("reading " + t.name + "." + col);
+      if (r->rows() == 0) continue;
+      nlohmann::json vals = nlohmann::json::array();
+      std::map<std::string, std::string> src_of;
+      for (int i = 0; i < r->rows(); ++i) {
+        vals.push_back(r->Get(i, 1));
+        src_of[r->Get(i, 1)] = r->Get(i, 0);
+      }
+      auto m = tc.Exec("SELECT t." + tsql.Ident(tt->pk) + ", t." + tsql.Ident(col) + "::text FROM " + tsql.Ident(tt->name) +
+                           " t WHERE " + ctx_.ClusterScope(tsql, *tt, "t", to) + " AND " + not_own + " AND t." +
+                           tsql.Ident(col) + "::text IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY 2, 1",
+                       {vals.dump()});
+      if (!m.ok()) return m.status().WithContext("checking " + t.name + "." + col + " on cluster " + to);
+      if (m->rows() > 0) {
+        std::vector<std::string> v, raw;
+        for (int i = 0; i < m->rows(); ++i) {
+          v.push_back(m->Get(i, 1) + " (source id " + src_of[m->Get(i, 1)] + ", target id " + m->Get(i, 0) + ")");
+          raw.push_back(m->Get(i, 1));
+        }
+        plan.conflicts.push_back({"collision", t.name, col,
+                                  std::to_string(v.size()) + " " + t.name + "." + col + " value(s) already used on cluster " +
+                                      to + ": " + Sample(v),
+                                  "change the clashing " + col + " on one side (headscale requires it unique per "
+                                  "cluster), or move the tenant elsewhere",
+                                  Cap(raw)});
+      }
+    }
+
+    // Ids the copy would have to remap (split: the source id is taken on the target).
+    if (!dbs.shared()) {
+      auto m = tc.Exec("SELECT t." + tsql.Ident(tt->pk) + " FROM " + tsql.Ident(tt->name) + " t WHERE t." +
+                       tsql.Ident(tt->pk) + " = ANY(" + RowSql::IdArray(ids) + ") ORDER BY 1");
+      if (!m.ok()) return m.status().WithContext("checking ids of " + t.name + " on the target");
+      for (auto& tp : plan.tables) {
+        if (tp.table != t.name) continue;
+        tp.id_remaps = m->rows();
+        if (m->rows() > 0) {
+          auto mx = tc.Exec("SELECT GREATEST(COALESCE(max(" + tsql.Ident(tt->pk) + "), 0), " +
+                            std::to_string(ids.back()) + ") FROM " + tsql.Ident(tt->name));
+          int64_t next = mx.ok() ? mx->GetInt(0, 0) + 1 : 0;
+          for (int i = 0; i < m->rows() && i < 5; ++i) tp.remap_sample.push_back({m->GetInt(i, 0), next + i});
+        }
+      }
+    }
+  }
+  return plan;
+}
+
+}  // namespace headshift::migrate

@@ -1,0 +1,55 @@
+// SchemaProfile: what a tenant is in a given database schema. It names the tenant root table and its
+// key column, the tables whose rows move with a tenant (and the columns tying them to it), the values
+// that must stay unique within a cluster, and the tables that never move. Everything structural
+// (columns, types, keys) comes from the catalog (migrate/catalog.h); the profile adds only meaning.
+//
+// The default profile describes headscale (migrate/profiles/headscale.yaml, compiled in). A fork that
+// adds tables ships its own YAML file (`database.schema_profile`), no code change needed.
+//
+// Thread-safety: a SchemaProfile is a value.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace headshift::migrate {
+
+// A column tying a row to the tenant. `references` is empty when the catalog's foreign key says
+// which table it points to.
+struct ProfileOwner {
+  std::string column;
+  std::string references;
+};
+
+struct ProfileTable {
+  std::string table;
+  std::vector<ProfileOwner> owners;            // at least one
+  std::vector<std::string> unique_in_cluster;  // values that must not exist on the target cluster
+};
+
+struct SchemaProfile {
+  std::string name;                    // shown in plans, e.g. "headscale"
+  std::string origin;                  // file path, or "built-in"
+  std::string cluster_column;          // e.g. cluster_id
+  std::string root_table;              // e.g. users
+  std::string root_key;                // e.g. name
+  std::string device_table;            // e.g. nodes (must be the root or a tenant table)
+  std::string device_soft_delete;      // e.g. deleted_at (optional)
+  std::vector<ProfileTable> tables;    // tenant tables besides the root
+  std::vector<std::string> static_tables;
+
+  bool IsTenantTable(const std::string& t) const;
+  bool IsStatic(const std::string& t) const;
+};
+
+// Parses profile YAML. Unknown keys, missing fields, duplicate tables and a device table that is not a
+// tenant table are BadInput naming the key (and line/column).
+StatusOr<SchemaProfile> ParseSchemaProfile(const std::string& yaml_text, const std::string& origin);
+// `path` empty = the built-in headscale profile; otherwise reads and parses the file.
+StatusOr<SchemaProfile> LoadSchemaProfile(const std::string& path);
+// The text of the built-in profile (migrate/profiles/headscale.yaml).
+const std::string& DefaultSchemaProfileYaml();
+
+}  // namespace headshift::migrate

@@ -1,0 +1,53 @@
+// Test lab for migrate/: headscale-shaped databases on the shared PostgreSQL fixture, in the shared
+// layout (one database, clusters "3" and "4") or the split layout (one database per cluster), seeded by
+// sandbox/seed.h, plus a Config pointing at them (DSNs through environment variables, as in production).
+// Checksums() fingerprints a whole database independently of migrate/ (md5 of each table's sorted rows).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/pg.h"
+#include "sandbox/seed.h"
+
+namespace headshift::migrate::testing {
+
+struct Lab {
+  std::string name;
+  bool split = false;
+  bool text_ids = false;
+  std::map<std::string, std::string> dsn;  // cluster id -> DSN (shared: the same for all)
+  Config config;
+
+  // A fresh connection to `cluster`'s database.
+  std::unique_ptr<PgConn> Connect(const std::string& cluster) const;
+  // Runs SQL on `cluster`'s database (fails the test on error).
+  void Exec(const std::string& cluster, const std::string& sql) const;
+  std::string Scalar(const std::string& cluster, const std::string& sql) const;
+  // table -> "count:md5" for every table of the database (headshift_* tables excluded).
+  std::map<std::string, std::string> Checksums(const std::string& cluster) const;
+  // Checksums of every database of the lab, keyed "cluster/table" (shared: one database).
+  std::map<std::string, std::string> AllChecksums() const;
+};
+
+struct LabOptions {
+  bool split = false;
+  bool text_ids = false;
+  std::vector<std::string> clusters = {"3", "4"};
+  // Split only: first id of each table's sequence per cluster (e.g. {"4", 100000} keeps ids disjoint).
+  std::map<std::string, int64_t> id_start;
+  std::string journal_location = "shared";  // split without a shared database forces "target"
+};
+
+// Creates the databases (named after `name`), the schema, and seeds `tenants` (each into the database of
+// its cluster_id).
+Lab MakeLab(const std::string& name, const LabOptions& opts, const std::vector<sandbox::SeedTenant>& tenants);
+
+// A SeedTenant with sensible defaults.
+sandbox::SeedTenant Tenant(const std::string& name, const std::string& cluster, int devices, int ip_offset,
+                           const std::string& public_base = "198.18.0.1");
+
+}  // namespace headshift::migrate::testing
