@@ -20,7 +20,7 @@ namespace {
 int Emit(const GlobalOptions& g, CommandResult& r) {
   ExitCode code = r.status.ok() ? r.ok_exit : r.status.code();
   if (g.json) {
-    nlohmann::json out = r.json.is_object() ? r.json : nlohmann::json::object();
+    nlohmann::json out = r.json.is_object() ? std::move(r.json) : nlohmann::json::object();
     if (!r.status.ok()) {
       out["error"] = {{"kind", headshift::ExitCodeName(code)},
                       {"message", r.status.message()},

@@ -110,6 +110,7 @@ bool InetDiagFilter::CanMatch(int family) const {
 }
 
 std::vector<uint8_t> InetDiagFilter::Build(int family, size_t max_bytes) const {
+  if (family == AF_UNSPEC) family = AF_INET6;  // carries every condition (see the header)
   std::vector<RemoteCond> remotes;
   for (const auto& p : prefixes_) {
     if (p.network.family == AF_INET || family == AF_INET6) remotes.push_back({p.network, p.prefix_len, -1});

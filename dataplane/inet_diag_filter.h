@@ -36,9 +36,10 @@ class InetDiagFilter {
   // never carry IPv6 peers), so a dump of that family can be skipped.
   bool CanMatch(int family) const;
 
-  // The bytecode for a dump of `family` (AF_INET or AF_INET6); empty means "no filter". An IPv4
-  // remote condition is emitted as an AF_INET hostcond in both families: the kernel matches it
-  // against v4-mapped peers of AF_INET6 sockets too.
+  // The bytecode for a dump of `family` (AF_INET, AF_INET6, or AF_UNSPEC for a dump of both);
+  // empty means "no filter". An IPv4 remote condition is emitted as an AF_INET hostcond in every
+  // family: the kernel matches it against v4-mapped peers of AF_INET6 sockets too, and an AF_INET6
+  // hostcond never matches an AF_INET socket, so the AF_INET6/AF_UNSPEC program serves both.
   std::vector<uint8_t> Build(int family, size_t max_bytes = kMaxBytes) const;
 
  private:

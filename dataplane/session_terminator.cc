@@ -19,16 +19,14 @@ double MsSince(std::chrono::steady_clock::time_point t0) {
 SocketQuery SocketQuery::ForSelector(const SessionSelector& selector) {
   SocketQuery q;
   InetDiagFilter filter = selector.Filter();
-  uint32_t states = selector.states & kSelectableTcpStates & ~TcpStateBit(kTcpListen);
-  for (int family : {AF_INET, AF_INET6}) {
-    if (!filter.CanMatch(family)) continue;
-    SockDiag::DumpRequest r;
-    r.family = static_cast<uint8_t>(family);
-    r.states = states;
-    if (selector.ports.size() == 1) r.local_port = selector.ports[0];
-    r.bytecode = filter.Build(family);
-    q.dumps.push_back(std::move(r));
-  }
+  SockDiag::DumpRequest r;
+  // One walk for both families when clients of both can appear (an IPv4 client may sit on an
+  // AF_INET6 dual-stack socket); AF_INET6 alone when only IPv6 clients are selected.
+  r.family = static_cast<uint8_t>(filter.CanMatch(AF_INET) ? AF_UNSPEC : AF_INET6);
+  r.states = selector.states & kSelectableTcpStates & ~TcpStateBit(kTcpListen);
+  if (selector.ports.size() == 1) r.local_port = selector.ports[0];
+  r.bytecode = filter.Build(r.family);
+  q.dumps.push_back(std::move(r));
   auto matcher = std::make_shared<SessionMatcher>(selector);
   q.selects = [matcher](const DiagSocket& s) { return matcher->Matches(s); };
   return q;
@@ -38,15 +36,14 @@ SocketQuery SocketQuery::ForSnapshot(const SessionSnapshot& snapshot) {
   SocketQuery q;
   InetDiagFilter filter;
   for (uint16_t p : snapshot.ports) filter.AddLocalPort(p);
-  for (int family : {AF_INET, AF_INET6}) {
-    bool any = false;
-    for (const auto& s : snapshot.sockets) any = any || s.family == family;
-    if (!any) continue;
+  bool v4 = false, v6 = false;
+  for (const auto& s : snapshot.sockets) (s.family == AF_INET ? v4 : v6) = true;
+  if (v4 || v6) {
     SockDiag::DumpRequest r;
-    r.family = static_cast<uint8_t>(family);
+    r.family = static_cast<uint8_t>(v4 && v6 ? AF_UNSPEC : v4 ? AF_INET : AF_INET6);
     r.states = kSelectableTcpStates & ~TcpStateBit(kTcpListen);
     if (snapshot.ports.size() == 1) r.local_port = snapshot.ports[0];
-    r.bytecode = filter.Build(family);
+    r.bytecode = filter.Build(r.family);
     q.dumps.push_back(std::move(r));
   }
   // cookie -> the connection it belonged to. A cookie is never reused within a boot, so a match

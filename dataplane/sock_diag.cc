@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
@@ -79,16 +80,40 @@ SockDiag::~SockDiag() {
 }
 
 Status SockDiag::Dump(const DumpRequest& request, const std::function<void(const DiagSocket&)>& on_socket) {
+  size_t delivered = 0;
+  if (request.family != AF_UNSPEC) return DumpOnce(request, false, on_socket, &delivered);
+  Status st = DumpOnce(request, true, on_socket, &delivered);
+  if (st.ok() || delivered > 0) return st;
+  // A kernel without the TCPDIAG_GETSOCK compatibility request: one dump per family.
+  for (uint8_t family : {AF_INET, AF_INET6}) {
+    DumpRequest r = request;
+    r.family = family;
+    HS_RETURN_IF_ERROR(DumpOnce(r, false, on_socket, &delivered));
+  }
+  return Status::Ok();
+}
+
+Status SockDiag::DumpOnce(const DumpRequest& request, bool compat,
+                          const std::function<void(const DiagSocket&)>& on_socket, size_t* delivered) {
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE + request.bytecode.size() + 64);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
-  nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   nlh->nlmsg_seq = seq_++;
-  auto* req = static_cast<inet_diag_req_v2*>(mnl_nlmsg_put_extra_header(nlh, sizeof(inet_diag_req_v2)));
-  req->sdiag_family = request.family;
-  req->sdiag_protocol = IPPROTO_TCP;
-  req->idiag_states = request.states;
-  req->id.idiag_sport = htons(request.local_port);
+  if (compat) {
+    // struct inet_diag_req: the kernel dumps it with family AF_UNSPEC (both) and protocol TCP.
+    nlh->nlmsg_type = TCPDIAG_GETSOCK;
+    auto* req = static_cast<inet_diag_req*>(mnl_nlmsg_put_extra_header(nlh, sizeof(inet_diag_req)));
+    req->idiag_family = AF_UNSPEC;
+    req->idiag_states = request.states;
+    req->id.idiag_sport = htons(request.local_port);
+  } else {
+    nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    auto* req = static_cast<inet_diag_req_v2*>(mnl_nlmsg_put_extra_header(nlh, sizeof(inet_diag_req_v2)));
+    req->sdiag_family = request.family;
+    req->sdiag_protocol = IPPROTO_TCP;
+    req->idiag_states = request.states;
+    req->id.idiag_sport = htons(request.local_port);
+  }
   if (!request.bytecode.empty()) {
     mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, request.bytecode.size(), request.bytecode.data());
   }
@@ -97,22 +122,32 @@ Status SockDiag::Dump(const DumpRequest& request, const std::function<void(const
   const uint32_t seq = nlh->nlmsg_seq;
   const uint32_t portid = mnl_socket_get_portid(dump_);
   std::vector<char> rx(1 << 20);
-  DumpContext ctx{&on_socket};
+  size_t count = 0;
+  std::function<void(const DiagSocket&)> counting = [&](const DiagSocket& s) {
+    ++count;
+    on_socket(s);
+  };
+  DumpContext ctx{&counting};
   while (true) {
     ssize_t n = mnl_socket_recvfrom(dump_, rx.data(), rx.size());
     if (n < 0) {
       if (errno == EINTR) continue;
+      *delivered += count;
       return NetlinkError("dump receive", errno);
     }
     int rc = mnl_cb_run(rx.data(), static_cast<size_t>(n), seq, portid, OnDumpMessage, &ctx);
-    if (rc == MNL_CB_STOP) return Status::Ok();
+    if (rc == MNL_CB_STOP) {
+      *delivered += count;
+      return Status::Ok();
+    }
     if (rc == MNL_CB_ERROR) {
       int err = errno;
-      if (err == EINVAL && !request.bytecode.empty()) {
+      *delivered += count;
+      if (err == EINVAL && !request.bytecode.empty() && !compat) {
         return Status::Failed("the kernel rejected the inet_diag filter bytecode (EINVAL)",
                               "report this as a headshift bug, with the kernel version");
       }
-      return NetlinkError("dump", err);
+      return NetlinkError(compat ? "dump (TCPDIAG_GETSOCK)" : "dump", err);
     }
   }
 }

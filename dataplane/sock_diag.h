@@ -4,7 +4,11 @@
 // destroys, so destroy acknowledgements never interleave with dump replies.
 //
 //   Dump()          SOCK_DIAG_BY_FAMILY with NLM_F_DUMP for one family, TCP, a state mask, an
-//                   optional single local port (kernel pre-filter) and optional bytecode.
+//                   optional single local port (kernel pre-filter) and optional bytecode. Family
+//                   AF_UNSPEC dumps both families in one walk of the kernel's socket hash (which
+//                   both families share, and which is global: every dump walks every namespace's
+//                   sockets) through the older TCPDIAG_GETSOCK request, the only one that accepts
+//                   AF_UNSPEC; if the kernel refuses it, two per-family dumps are made instead.
 //   DestroyBatch()  SOCK_DESTROY for many sockets, each by its exact dumped id (cookie included),
 //                   pipelined: up to kDestroyBatch requests per sendmsg() and their NLM_F_ACK
 //                   answers drained with one recvmmsg(), matched back by sequence number. The kernel
@@ -32,7 +36,7 @@ class SockDiag {
   static constexpr size_t kDestroyBatch = 256;
 
   struct DumpRequest {
-    uint8_t family = 0;          // AF_INET or AF_INET6
+    uint8_t family = 0;          // AF_INET, AF_INET6, or AF_UNSPEC (both, one walk)
     uint32_t states = 0;         // TcpStateBit mask
     uint16_t local_port = 0;     // non-zero: kernel pre-filter on the local port
     std::vector<uint8_t> bytecode;  // InetDiagFilter::Build(); empty = none
@@ -61,6 +65,9 @@ class SockDiag {
 
  private:
   SockDiag(mnl_socket* dump, mnl_socket* destroy) : dump_(dump), destroy_(destroy) {}
+  // One dump request; *delivered counts sockets passed to on_socket.
+  Status DumpOnce(const DumpRequest& request, bool compat, const std::function<void(const DiagSocket&)>& on_socket,
+                  size_t* delivered);
   Status DestroyChunk(const DiagSocket* sockets, size_t n, int* errors);
 
   mnl_socket* dump_;

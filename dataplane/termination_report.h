@@ -51,7 +51,8 @@ struct TerminationReport {
   // Adds another host's report (counts and sockets) into this one.
   void Merge(const TerminationReport& other);
 
-  nlohmann::json ToJson() const;
+  // with_sockets=false: counts and timings only (cheap on large reports).
+  nlohmann::json ToJson(bool with_sockets = true) const;
   std::string ToText() const;
 };
 

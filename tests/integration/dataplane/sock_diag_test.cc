@@ -18,6 +18,7 @@ namespace {
 
 constexpr uint16_t kP = 4451;
 constexpr uint16_t kQ = 4452;
+constexpr uint16_t kP4 = 4453;  // an IPv4-only listener
 
 std::unique_ptr<SockDiag> OpenDiag(const TestNetns& ns) {
   std::unique_ptr<SockDiag> d;
@@ -80,23 +81,32 @@ TEST_F(SockDiagTest, NamespaceThreadNeverMovesTheCaller) {
 TEST_F(SockDiagTest, KernelRunsTheBytecodeExactlyLikeTheExactCheck) {
   int l = Listen(*ns_, "::", kP, /*dual_stack=*/true);
   int lq = Listen(*ns_, "::", kQ, /*dual_stack=*/true);
+  int l4 = Listen(*ns_, "10.64.0.1", kP4);
   std::vector<Conn> conns = {
       Connect(*ns_, "fd00:64:1::1", "fd00:64::1", kP, l, "tenant-v6"),
       Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "tenant-mapped"),
       Connect(*ns_, "fd00:64:2::1", "fd00:64::1", kP, l, "other-v6"),
       Connect(*ns_, "10.64.2.1", "10.64.0.1", kP, l, "other-mapped"),
       Connect(*ns_, "10.64.1.1", "10.64.0.1", kQ, lq, "tenant-other-port"),
+      Connect(*ns_, "10.64.1.2", "10.64.0.1", kP4, l4, "tenant-v4"),
+      Connect(*ns_, "10.64.2.1", "10.64.0.1", kP4, l4, "other-v4"),
   };
   auto d = OpenDiag(*ns_);
   SessionSelector sel;
-  sel.ports = {kP};
+  sel.ports = {kP, kP4};
   sel.clients = {*ParseCidr("10.64.1.0/24"), *ParseCidr("fd00:64:1::/64")};
-  std::set<std::string> expected = {ClientEndpoint(conns[0]), ClientEndpoint(conns[1])};
-
-  auto kernel = DumpAll(*d, AF_INET6, sel.Filter().Build(AF_INET6));
+  auto remotes = [](const std::vector<DiagSocket>& v) {
+    std::set<std::string> s;
+    for (const auto& x : v) s.insert(x.Remote().ToString());
+    return s;
+  };
+  // The kernel itself filters with our program: per family, and both families in one walk.
+  EXPECT_EQ(remotes(DumpAll(*d, AF_INET6, sel.Filter().Build(AF_INET6))),
+            (std::set<std::string>{ClientEndpoint(conns[0]), ClientEndpoint(conns[1])}));
+  EXPECT_EQ(remotes(DumpAll(*d, AF_INET, sel.Filter().Build(AF_INET))), std::set<std::string>{ClientEndpoint(conns[5])});
+  std::set<std::string> expected = {ClientEndpoint(conns[0]), ClientEndpoint(conns[1]), ClientEndpoint(conns[5])};
+  EXPECT_EQ(remotes(DumpAll(*d, AF_UNSPEC, sel.Filter().Build(AF_UNSPEC))), expected);
   std::set<std::string> got;
-  for (const auto& s : kernel) got.insert(s.Remote().ToString());
-  EXPECT_EQ(got, expected) << "the kernel itself filtered with our program";
 
   // A program near the 64 KiB limit (1500 IPv6 /128s + the tenant prefixes) is accepted too.
   SessionSelector big = sel;
@@ -106,11 +116,9 @@ TEST_F(SockDiagTest, KernelRunsTheBytecodeExactlyLikeTheExactCheck) {
     a.bytes[15] = static_cast<uint8_t>(i);
     big.clients.push_back(Cidr{a, 128});
   }
-  auto prog = big.Filter().Build(AF_INET6);
+  auto prog = big.Filter().Build(AF_UNSPEC);
   ASSERT_GT(prog.size(), 40000u);
-  got.clear();
-  for (const auto& s : DumpAll(*d, AF_INET6, prog)) got.insert(s.Remote().ToString());
-  EXPECT_EQ(got, expected);
+  EXPECT_EQ(remotes(DumpAll(*d, AF_UNSPEC, prog)), expected);
 
   // Beyond the limit the program falls back to ports; SessionTerminator's exact check still trims.
   for (int i = 1500; i < 4000; ++i) {
@@ -131,6 +139,7 @@ TEST_F(SockDiagTest, KernelRunsTheBytecodeExactlyLikeTheExactCheck) {
   for (auto& c : conns) Close(c);
   close(l);
   close(lq);
+  close(l4);
 }
 
 TEST_F(SockDiagTest, StaleIdWithCookieNeverHitsTheListener) {

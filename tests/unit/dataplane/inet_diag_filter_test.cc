@@ -194,6 +194,16 @@ TEST(InetDiagFilter, Ipv6DumpMatchesV6PrefixesAndV4MappedPeers) {
   EXPECT_FALSE(KernelRun(prog, Make("[2001:db8::1]:80", "[2001:db8:1::9]:5000")));
 }
 
+TEST(InetDiagFilter, BothFamiliesProgramServesIpv4AndIpv6Sockets) {
+  auto prog = TenantFilter().Build(AF_UNSPEC);
+  ASSERT_TRUE(KernelAudit(prog));
+  EXPECT_TRUE(KernelRun(prog, Make("10.0.0.1:443", "10.20.3.4:5000")));
+  EXPECT_TRUE(KernelRun(prog, Make("[::ffff:10.0.0.1]:443", "[::ffff:10.20.3.4]:5000")));
+  EXPECT_TRUE(KernelRun(prog, Make("[2001:db8::1]:443", "[2001:db8:1::9]:5000")));
+  EXPECT_FALSE(KernelRun(prog, Make("10.0.0.1:443", "10.21.3.4:5000")));
+  EXPECT_FALSE(KernelRun(prog, Make("[2001:db8::1]:443", "[2001:db8:2::9]:5000")));
+}
+
 TEST(InetDiagFilter, ExactEndpointsCompareAddressAndPort) {
   InetDiagFilter f;
   f.AddLocalPort(8080);
