@@ -90,7 +90,10 @@ StatusOr<SessionSnapshot> SnapshotSessions(const SessionHost& host, const std::v
 // Resets only the snapshot's sockets that still exist (same cookie); connections made after the
 // snapshot are spared.
 StatusOr<TerminationReport> KillSnapshot(const SessionHost& host, const SessionSnapshot& snapshot);
-// Resets every session the selector matches (empty selector ports: the host's ports).
+// Resets every session the selector matches (empty selector ports: the host's ports). The
+// confirming re-dump also resets matching connections opened while the kill runs (a client that
+// reconnected within those milliseconds); to spare connections made through a new route, snapshot
+// before the flip and use KillSnapshot.
 StatusOr<TerminationReport> KillSessions(const SessionHost& host, const SessionSelector& selector, bool dry_run);
 
 // OK when this process has CAP_NET_ADMIN; NoPrivilege with the fix otherwise.

@@ -7,6 +7,7 @@
 
 #include <set>
 
+#include "common/atomic_file.h"
 #include "tests/fixtures/cli_runner.h"
 #include "tests/integration/dataplane/netns_lab.h"
 
@@ -209,6 +210,32 @@ TEST_F(SessionsCliTest, WithoutCapNetAdminExitsFiveAndResetsNothing) {
   EXPECT_NE(j["error"]["message"].get<std::string>().find("CAP_NET_ADMIN"), std::string::npos) << r.out;
   EXPECT_NE(j["error"]["hint"].get<std::string>().find("root"), std::string::npos) << r.out;
   ExpectAllAlive(tenant_);
+  ExpectAllAlive(others_);
+}
+
+TEST_F(SessionsCliTest, HostsFromTheConfig) {
+  auto example = ReadFile(std::string(HEADSHIFT_SOURCE_DIR) + "/playbooks/examples/headshift.yaml");
+  ASSERT_TRUE(example.ok());
+  std::string yaml = *example;
+  for (auto [from, to] : {std::pair<std::string, std::string>{"netns: edge ", "netns: " + ns_->name() + " "},
+                          {"ports: [80, 443]", "ports: [" + std::to_string(kP) + ", " + std::to_string(kP6) + "]"}}) {
+    size_t at = yaml.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    yaml.replace(at, from.size(), to);
+  }
+  std::string cfg = WriteTempFile("sessions-config.yaml", yaml);
+  CliRun bad = RunHeadshift({"--json", "--config", cfg, "sessions", "kill", "--host", "nope", "--client", "10.61.1.0/24"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("'nope'"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("edge"), std::string::npos) << "the hint lists the known hosts: " << bad.out;
+
+  CliRun r = RunHeadshift({"--json", "--config", cfg, "sessions", "kill", "--host", "edge", "--client", "10.61.1.0/24",
+                           "--client", "fd00:61:1::/64"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["reset"], 5);
+  EXPECT_EQ(j["hosts"][0]["host"], "edge");
+  for (auto& c : tenant_) EXPECT_EQ(AwaitError(c.client), ECONNRESET) << c.label;
   ExpectAllAlive(others_);
 }
 

@@ -1,4 +1,5 @@
 #include "dataplane/session_selector.h"
+#include "dataplane/sock_diag.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -79,6 +80,17 @@ TEST(SessionMatcher, ExactCheckOnPortsPrefixesMappedPeersAndStates) {
   SessionSelector all = sel;
   all.states = kSelectableTcpStates | TcpStateBit(kTcpListen);  // even if asked: never LISTEN
   EXPECT_FALSE(SessionMatcher(all).Matches(Sock(AF_INET, "0.0.0.0:443", "10.20.1.1:0", kTcpListen)));
+}
+
+TEST(DestroyPrivilegeStatus, MapsKernelRefusalsToExitFiveWithAFix) {
+  Status kernel = DestroyPrivilegeStatus(EOPNOTSUPP);
+  EXPECT_EQ(kernel.code(), ExitCode::kNoPrivilege);
+  EXPECT_NE(kernel.hint().find("CONFIG_INET_DIAG_DESTROY"), std::string::npos);
+  Status cap = DestroyPrivilegeStatus(EPERM);
+  EXPECT_EQ(cap.code(), ExitCode::kNoPrivilege);
+  EXPECT_NE(cap.message().find("CAP_NET_ADMIN"), std::string::npos);
+  EXPECT_TRUE(DestroyPrivilegeStatus(ENOENT).ok());
+  EXPECT_TRUE(DestroyPrivilegeStatus(0).ok());
 }
 
 TEST(SessionMatcher, NatFlowsMatchExactConnectionsOnly) {
