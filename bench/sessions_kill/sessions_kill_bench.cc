@@ -1,11 +1,12 @@
 // sessions_kill_bench: times `headshift sessions kill` against `ss -K` with the equivalent filter, on
 // the same table of established TCP connections in one network namespace, in the same run.
 //
-// Layout (namespace hsdp<pid>b, everything on its loopback):
-//   server shards  S processes, each a SO_REUSEPORT listener on 10.70.0.1:443 holding the accepted
-//                  sockets (the "proxy"); one process may hold at most 20,000 fds, hence shards.
-//   client shards  processes holding the client ends: "others" from 10.70.1.x, tenant A from
-//                  10.99.0.x, tenant B from 10.98.0.x (--tenant connections each).
+// Layout (namespaces hsdp<pid>b, the proxy's, and hsdp<pid>c, the clients', joined by a veth pair):
+//   server shards  S processes in the proxy's namespace, each a SO_REUSEPORT listener on
+//                  10.70.0.1:443 holding the accepted sockets; one process may hold at most 20,000
+//                  fds, hence shards.
+//   client shards  processes in the clients' namespace holding the client ends: "others" from
+//                  10.70.1.x, tenant A from 10.99.0.x, tenant B from 10.98.0.x (--tenant each).
 // Every kill sees exactly --total established connections on port 443 (others + A + B). headshift
 // resets tenant A (--client 10.99.0.0/24), `ss -K` resets tenant B (dst 10.98.0.0/24); after each
 // kill the killed tenant reconnects, so the next kill sees the same table. Rounds alternate which
@@ -422,7 +423,8 @@ struct Options {
 
 class Bench {
  public:
-  explicit Bench(const Options& o) : opt_(o), ns_("hsdp" + std::to_string(getpid()) + "b") {}
+  explicit Bench(const Options& o)
+      : opt_(o), ns_("hsdp" + std::to_string(getpid()) + "b"), client_ns_("hsdp" + std::to_string(getpid()) + "c") {}
   ~Bench() { Cleanup(); }
 
   int Run();
@@ -454,7 +456,8 @@ class Bench {
   Kill DoKill(Tool tool, std::array<long, kGroups> want);
 
   Options opt_;
-  std::string ns_;
+  std::string ns_;         // the proxy's namespace: server shards, and what the tools work on
+  std::string client_ns_;  // the clients' namespace, joined to the proxy's by a veth pair
   bool ns_created_ = false;
   std::vector<ShardSpec> specs_;
   std::vector<Child> children_;
@@ -472,7 +475,7 @@ void Bench::Spawn(const ShardSpec& spec) {
     close(cmd[1]);
     close(rsp[0]);
     try {
-      EnterNetns(ns_);
+      EnterNetns(spec.server ? ns_ : client_ns_);
       Shard(spec, cmd[0], rsp[1]).Run();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "shard: %s\n", e.what());
@@ -602,6 +605,7 @@ void Bench::Cleanup() {
   children_.clear();
   if (ns_created_) {
     RunTool({"ip", "netns", "del", ns_});
+    RunTool({"ip", "netns", "del", client_ns_});
     ns_created_ = false;
   }
 }
@@ -611,14 +615,25 @@ int Bench::Run() {
   if (others < 0 || opt_.tenant <= 0) Die("--total must be at least twice --tenant");
   std::array<long, kGroups> want = {others, opt_.tenant, opt_.tenant};
 
-  MustRun({"ip", "netns", "add", ns_});
+  // Two namespaces joined by a veth pair: the proxy's holds only the proxy's ends (as in production,
+  // where clients are remote), the clients' the other ends. Neither gets a route off the host.
   ns_created_ = true;
-  MustRun({"ip", "-n", ns_, "link", "set", "lo", "up"});
-  std::vector<std::string> addrs = {kServer};
+  MustRun({"ip", "netns", "add", ns_});
+  MustRun({"ip", "netns", "add", client_ns_});
+  const std::string veth_p = "hsdp" + std::to_string(getpid()) + "vb", veth_c = "hsdp" + std::to_string(getpid()) + "vc";
+  MustRun({"ip", "-n", client_ns_, "link", "add", veth_c, "type", "veth", "peer", "name", veth_p, "netns", ns_});
+  for (const auto& ns : {ns_, client_ns_}) MustRun({"ip", "-n", ns, "link", "set", "lo", "up"});
+  MustRun({"ip", "-n", ns_, "link", "set", veth_p, "up"});
+  MustRun({"ip", "-n", client_ns_, "link", "set", veth_c, "up"});
+  MustRun({"ip", "-n", ns_, "addr", "add", std::string(kServer) + "/32", "dev", veth_p});
+  MustRun({"ip", "-n", client_ns_, "route", "add", std::string(kServer) + "/32", "dev", veth_c});
   for (int g = 0; g < kGroups; ++g) {
-    for (int i = 0; i * kPerSource < want[g]; ++i) addrs.push_back(SourceAddress(static_cast<Group>(g), i));
+    for (int i = 0; i * kPerSource < want[g]; ++i) {
+      std::string a = SourceAddress(static_cast<Group>(g), i);
+      MustRun({"ip", "-n", client_ns_, "addr", "add", a + "/32", "dev", veth_c});
+      MustRun({"ip", "-n", ns_, "route", "add", a + "/32", "dev", veth_p});
+    }
   }
-  for (const auto& a : addrs) MustRun({"ip", "-n", ns_, "addr", "add", a + "/32", "dev", "lo"});
 
   // Server shards first, so SO_REUSEPORT spreads the connections over all of them.
   for (int i = 0; i < opt_.server_shards; ++i) {
@@ -696,16 +711,18 @@ int Bench::Run() {
 }
 
 // SIGINT/SIGTERM: remove the namespace (children die with their parent: PR_SET_PDEATHSIG).
-char g_netns_for_signal[64];
+char g_netns_for_signal[2][64];
 void OnSignal(int sig) {
-  pid_t pid = fork();  // async-signal-safe, as are execv and waitpid
-  if (pid == 0) {
-    char* const args[] = {const_cast<char*>("/usr/sbin/ip"), const_cast<char*>("netns"), const_cast<char*>("del"),
-                          g_netns_for_signal, nullptr};
-    execv(args[0], args);
-    _exit(127);
+  for (auto* name : g_netns_for_signal) {
+    pid_t pid = fork();  // async-signal-safe, as are execv and waitpid
+    if (pid == 0) {
+      char* const args[] = {const_cast<char*>("/usr/sbin/ip"), const_cast<char*>("netns"), const_cast<char*>("del"), name,
+                            nullptr};
+      execv(args[0], args);
+      _exit(127);
+    }
+    if (pid > 0) waitpid(pid, nullptr, 0);
   }
-  if (pid > 0) waitpid(pid, nullptr, 0);
   _exit(128 + sig);
 }
 
@@ -713,7 +730,8 @@ void OnSignal(int sig) {
 
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
-  std::snprintf(g_netns_for_signal, sizeof g_netns_for_signal, "hsdp%db", static_cast<int>(getpid()));
+  std::snprintf(g_netns_for_signal[0], sizeof g_netns_for_signal[0], "hsdp%db", static_cast<int>(getpid()));
+  std::snprintf(g_netns_for_signal[1], sizeof g_netns_for_signal[1], "hsdp%dc", static_cast<int>(getpid()));
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
   Options o;
