@@ -1,0 +1,70 @@
+// TenantMigration: the per-tenant migration state machine (DESIGN.md), composing migrate/ (rows,
+// journal, lock), proxycfg/ (route), dataplane/ (sessions) and controlplane/ (headscale API):
+//
+//   preflight → copy → verify → target_ready → snapshot_sessions → switch_route → route_live
+//   → reset_sessions → reconnected → catch_up → complete
+//
+// Every step is journaled when it starts and when it finishes (migrate::Journal), with what later
+// steps and `resume`/`rollback` need (the session snapshot, the route before the flip, the devices
+// online before the cut). Every step is idempotent, so Resume() after a crash at any point converges.
+// One migration per tenant at a time (migrate::TenantLock, held for the whole run).
+//
+// Refusals come before the first write: bad input (unknown tenant or cluster, same source and
+// target) → BadInput (2); conflicts and risks found by preflight → Refused (3), with no journal row
+// written. A failure after the first write rolls back automatically → Failed (1); if the rollback
+// itself fails → NeedsOperator (4).
+//
+// Fault injection (tests): HEADSHIFT_CRASH_AFTER=<step> kills the process with SIGKILL right after
+// that step is journaled as done.
+//
+// Thread-safety: one TenantMigration per thread (it owns connections). Several may run in parallel
+// for different tenants (drain --concurrency).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/config.h"
+#include "common/status.h"
+#include "playbooks/migration_report.h"
+
+namespace headshift {
+
+struct MigrationOptions {
+  bool allow_shared = false;       // also reset client addresses another tenant uses
+  bool archive_on_retire = true;   // split: keep the retired source rows in an archive schema
+  // Called when a step starts (done=false) and ends (done=true, with its elapsed time).
+  std::function<void(const std::string& tenant, const std::string& step, bool done, double ms)> progress;
+};
+
+struct MigrationOutcome {
+  Status status;          // OK, or why it stopped (its code is the exit code)
+  MigrationReport report; // filled as far as the run got
+};
+
+class TenantMigration {
+ public:
+  // BadInput for config the modules cannot use (missing secrets, bad proxy settings).
+  static StatusOr<std::unique_ptr<TenantMigration>> Open(const Config& config);
+  ~TenantMigration();
+
+  // Everything a migration would do, changing nothing: rows per table, conflicts, route before and
+  // after, the sessions that would be reset per host, shared addresses, risks.
+  MigrationOutcome Plan(const std::string& tenant, const std::string& to, const MigrationOptions& opts);
+  // The whole workflow.
+  MigrationOutcome Migrate(const std::string& tenant, const std::string& to, const MigrationOptions& opts);
+  // Continues a migration from its first unfinished step.
+  MigrationOutcome Resume(const std::string& id, const MigrationOptions& opts);
+  // Undoes a migration that is not complete: rows back, route restored, sessions reset again if
+  // they had moved.
+  MigrationOutcome Rollback(const std::string& id, const MigrationOptions& opts);
+
+  struct Impl;
+
+ private:
+  explicit TenantMigration(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace headshift
