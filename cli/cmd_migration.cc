@@ -1,0 +1,141 @@
+// `headshift plan | migrate | status | resume | rollback`: one tenant's migration
+// (playbooks/tenant_migration.h). The journal is read directly for `status`.
+#include <unistd.h>
+
+#include <iostream>
+
+#include "cli/command.h"
+#include "cli/progress.h"
+#include "migrate/tenant_mover.h"
+#include "playbooks/tenant_migration.h"
+
+namespace headshift::cli {
+namespace {
+
+struct MigrationArgs {
+  std::string tenant;
+  std::string to;
+  std::string id;
+  bool yes = false;
+  bool allow_shared = false;
+};
+
+CommandResult FromOutcome(const MigrationOutcome& out) {
+  CommandResult r;
+  r.status = out.status;
+  r.json = out.report.ToJson();
+  r.text = out.report.ToText();
+  return r;
+}
+
+StatusOr<std::unique_ptr<TenantMigration>> OpenMigration(Context& ctx) {
+  auto cfg = ctx.config();
+  if (!cfg.ok()) return cfg.status();
+  return TenantMigration::Open(**cfg);
+}
+
+MigrationOptions Options(Context& ctx, const MigrationArgs& a) {
+  MigrationOptions o;
+  o.allow_shared = a.allow_shared;
+  auto cfg = ctx.config();
+  if (cfg.ok() && (*cfg)->sessions.allow_shared) o.allow_shared = true;
+  o.progress = StepProgress(ctx);
+  return o;
+}
+
+const CommandRegistrar kMigration([](CLI::App& app, const auto& bind) {
+  auto* args = new MigrationArgs();  // lives for the process
+
+  auto* plan = app.add_subcommand("plan", "dry run: rows, conflicts, route change, sessions to reset, risks");
+  plan->add_option("tenant", args->tenant, "tenant (headscale user name)")->required();
+  plan->add_option("--to", args->to, "target cluster id")->required();
+  plan->add_flag("--allow-shared", args->allow_shared, "also reset client addresses shared with other tenants");
+  bind(plan, [args](Context& ctx) {
+    auto mig = OpenMigration(ctx);
+    if (!mig.ok()) return Fail(mig.status());
+    return FromOutcome((*mig)->Plan(args->tenant, args->to, Options(ctx, *args)));
+  });
+
+  auto* migrate = app.add_subcommand("migrate", "move a tenant to another cluster (resumable; prints the migration id)");
+  migrate->add_option("tenant", args->tenant, "tenant (headscale user name)")->required();
+  migrate->add_option("--to", args->to, "target cluster id")->required();
+  migrate->add_flag("--yes,-y", args->yes, "do not ask for confirmation");
+  migrate->add_flag("--allow-shared", args->allow_shared, "also reset client addresses shared with other tenants");
+  bind(migrate, [args](Context& ctx) {
+    auto mig = OpenMigration(ctx);
+    if (!mig.ok()) return Fail(mig.status());
+    if (!args->yes) {
+      if (!isatty(STDIN_FILENO) || ctx.json()) {
+        return Fail(Status::BadInput("migrate changes production state and needs confirmation",
+                                     "pass --yes (run `headshift plan " + args->tenant + " --to " + args->to +
+                                         "` first to see what it will do)"));
+      }
+      MigrationOutcome p = (*mig)->Plan(args->tenant, args->to, Options(ctx, *args));
+      std::cerr << p.report.ToText();
+      if (!p.status.ok()) return FromOutcome(p);
+      std::cerr << "migrate " << args->tenant << " to cluster " << args->to << "? [y/N] " << std::flush;
+      std::string answer;
+      std::getline(std::cin, answer);
+      if (answer != "y" && answer != "Y" && answer != "yes") {
+        return Fail(Status::Failed("not confirmed; nothing changed"));
+      }
+    }
+    return FromOutcome((*mig)->Migrate(args->tenant, args->to, Options(ctx, *args)));
+  });
+
+  auto* resume = app.add_subcommand("resume", "continue a migration from its first unfinished step");
+  resume->add_option("id", args->id, "migration id")->required();
+  bind(resume, [args](Context& ctx) {
+    auto mig = OpenMigration(ctx);
+    if (!mig.ok()) return Fail(mig.status());
+    return FromOutcome((*mig)->Resume(args->id, Options(ctx, *args)));
+  });
+
+  auto* rollback = app.add_subcommand("rollback", "undo a migration that is not complete");
+  rollback->add_option("id", args->id, "migration id")->required();
+  bind(rollback, [args](Context& ctx) {
+    auto mig = OpenMigration(ctx);
+    if (!mig.ok()) return Fail(mig.status());
+    return FromOutcome((*mig)->Rollback(args->id, Options(ctx, *args)));
+  });
+
+  auto* status = app.add_subcommand("status", "journal state of one migration (ID), a tenant's, or all");
+  status->add_option("what", args->id, "migration id or tenant name");
+  bind(status, [args](Context& ctx) {
+    auto cfg = ctx.config();
+    if (!cfg.ok()) return Fail(cfg.status());
+    auto mover = migrate::TenantMover::Open(**cfg);
+    if (!mover.ok()) return Fail(mover.status());
+    CommandResult r;
+    std::vector<migrate::MigrationRecord> recs;
+    if (args->id.rfind("m-", 0) == 0) {
+      auto one = (*mover)->journal().Get(args->id);
+      if (!one.ok()) return Fail(one.status());
+      recs.push_back(*one);
+    } else {
+      auto all = (*mover)->journal().List(args->id.empty() ? std::nullopt : std::optional<std::string>(args->id));
+      if (!all.ok()) return Fail(all.status());
+      recs = *all;
+    }
+    nlohmann::json arr = nlohmann::json::array();
+    std::string text;
+    for (const auto& m : recs) {
+      arr.push_back(m.ToJson());
+      const auto* last = m.LastStep();
+      text += m.id + "  " + m.tenant + "  " + m.from + " -> " + m.to + "  " + m.state +
+              (last ? "  (last step " + last->step + ": " + last->state + ")" : "") + "\n";
+      if (!args->id.empty() && args->id.rfind("m-", 0) == 0) {
+        for (const auto& s : m.steps) {
+          text += "    " + s.step + ": " + s.state + "  " + s.started_at + (s.finished_at.empty() ? "" : " .. " + s.finished_at) + "\n";
+        }
+      }
+    }
+    if (recs.empty()) text = "no migrations recorded\n";
+    r.json = {{"migrations", arr}};
+    r.text = text;
+    return r;
+  });
+});
+
+}  // namespace
+}  // namespace headshift::cli

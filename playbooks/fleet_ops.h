@@ -1,0 +1,82 @@
+// FleetOps: operations over many tenants — drain a cluster, rebalance the fleet, move a list of
+// tenants (plain or canary-then-batches), and run playbooks (`headshift apply`). Each tenant move is
+// one TenantMigration (its own journal entry, lock and rollback); FleetOps plans the moves
+// (playbooks/placement.h) and runs them with bounded concurrency, stopping new moves after the first
+// failure and reporting what is still pending.
+//
+// Thread-safety: one FleetOps per thread; it starts worker threads of its own, each with its own
+// TenantMigration.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/config.h"
+#include "common/status.h"
+#include "playbooks/migration_report.h"
+#include "playbooks/placement.h"
+
+namespace headshift {
+
+struct FleetOptions {
+  int concurrency = 1;
+  bool dry_run = false;
+  bool allow_shared = false;
+  std::function<void(const std::string& line)> progress;  // one human line per event
+};
+
+struct FleetReport {
+  std::string operation;                  // drain | rebalance | move
+  std::vector<PlannedMove> plan;
+  std::vector<MigrationReport> completed;
+  std::vector<std::pair<PlannedMove, std::string>> failed;  // move, error
+  std::vector<PlannedMove> pending;       // planned, not started (stopped after a failure)
+  std::vector<std::string> skipped;       // tenants already where they should be
+  nlohmann::json extra = nlohmann::json::object();  // operation-specific (loads, tolerance band)
+  bool ok() const { return failed.empty() && pending.empty(); }
+  nlohmann::json ToJson() const;
+  std::string ToText() const;
+};
+
+struct PlaybookRunReport {
+  std::string run_id;
+  std::string playbook;
+  std::string state;  // complete | paused | failed | planned
+  int next_step = 0;  // index of the first step not done
+  std::vector<nlohmann::json> steps;  // per step: {index, step, state, report}
+  nlohmann::json ToJson() const;
+  std::string ToText() const;
+};
+
+class FleetOps {
+ public:
+  static StatusOr<std::unique_ptr<FleetOps>> Open(const Config& config);
+  ~FleetOps();
+
+  // Cordons `cluster` (durably, first), plans the moves off it (largest tenant first, to the least
+  // loaded eligible cluster, or within `to`) and runs them. dry_run: the plan only, no cordon.
+  StatusOr<FleetReport> Drain(const std::string& cluster, const std::vector<std::string>& to, const FleetOptions& opts);
+  Status Uncordon(const std::string& cluster);
+  // The fewest moves that bring every cluster within the configured tolerance of the mean.
+  StatusOr<FleetReport> Rebalance(int max_moves, const FleetOptions& opts);
+  // Moves `tenants` to `to`: the first `canary` one at a time, then the rest `batch` at a time
+  // (canary = 0: all with opts.concurrency). Tenants already on `to` are skipped.
+  StatusOr<FleetReport> MoveTenants(const std::vector<std::string>& tenants, const std::string& to, int canary,
+                                    int batch, const FleetOptions& opts);
+  // Runs a playbook from its first step, or continues run `resume_id`; `confirm` passes the pause
+  // the run stopped at. Stops at the first failing step (Failed) or at a pause (NeedsOperator).
+  StatusOr<PlaybookRunReport> Apply(const std::string& path, const FleetOptions& opts, const std::string& resume_id,
+                                    bool confirm);
+
+  struct Impl;
+
+ private:
+  explicit FleetOps(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace headshift
