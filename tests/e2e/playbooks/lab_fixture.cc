@@ -1,0 +1,111 @@
+#include "tests/e2e/playbooks/lab_fixture.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/pg.h"
+
+namespace headshift::testing {
+
+LabFixture::LabFixture(sandbox::LabOptions options) {
+  options.name = options.name + "-" + std::to_string(getpid() % 100000);
+  name_ = options.name;
+  auto info = sandbox::LabUp(options);
+  if (!info.ok()) {
+    ADD_FAILURE() << "lab up failed: " << info.status().ToString();
+    return;
+  }
+  info_ = *info;
+  up_ = true;
+}
+
+LabFixture::~LabFixture() {
+  if (!name_.empty()) {
+    auto down = sandbox::LabDown(name_, info_.state_dir.empty() ? sandbox::DefaultStateDir(name_) : info_.state_dir);
+    if (!down.ok()) ADD_FAILURE() << "lab down failed: " << down.status().ToString();
+  }
+}
+
+LabFixture::Result LabFixture::Headshift(const std::vector<std::string>& args,
+                                         const std::map<std::string, std::string>& env) {
+  std::vector<std::string> full{"--json", "--config", info_.config_path};
+  full.insert(full.end(), args.begin(), args.end());
+  CliRun r = RunHeadshift(full, env);
+  Result out;
+  out.exit_code = r.exit_code;
+  out.err = r.err;
+  out.json = nlohmann::json::parse(r.out, nullptr, false);
+  if (out.json.is_discarded()) out.json = nlohmann::json::object();
+  return out;
+}
+
+nlohmann::json LabFixture::Status() {
+  sandbox::LabQuery q;
+  return sandbox::LabStatus(info_.state_dir, q).json;
+}
+
+bool LabFixture::WaitTenantOn(const std::string& tenant, const std::string& cluster, int64_t timeout_ms) {
+  sandbox::LabQuery q;
+  q.tenant = tenant;
+  q.on_cluster = cluster;
+  q.timeout_ms = timeout_ms;
+  return sandbox::LabStatus(info_.state_dir, q).status.ok();
+}
+
+bool LabFixture::WaitAllConnected(int64_t timeout_ms) {
+  sandbox::LabQuery q;
+  q.wait_connected = true;
+  q.timeout_ms = timeout_ms;
+  return sandbox::LabStatus(info_.state_dir, q).status.ok();
+}
+
+void LabFixture::ResetStats() {
+  Status st = sandbox::LabResetStats(info_.state_dir);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+}
+
+std::string LabFixture::TenantChecksum(const std::string& tenant, bool stable_only) {
+  auto cfg = LoadConfig(info_.config_path);
+  if (!cfg.ok()) return "config: " + cfg.status().message();
+  std::vector<std::pair<std::string, SecretRef>> dbs;
+  if (cfg->database.layout == DbLayout::kShared) {
+    dbs.push_back({"shared", cfg->database.dsn});
+  } else {
+    for (const auto& c : cfg->clusters) dbs.push_back({c.id, c.dsn});
+  }
+  std::string nodes_cols = stable_only
+                               ? "n.id, n.cluster_id, n.machine_key, n.node_key, n.disco_key, n.ipv4, n.ipv6, "
+                                 "n.hostname, n.given_name, n.user_id, n.auth_key_id, n.expiry, n.deleted_at"
+                               : "n.*";
+  std::string out;
+  for (const auto& [label, ref] : dbs) {
+    auto dsn = ResolveDsn(ref, label);
+    if (!dsn.ok()) return dsn.status().message();
+    auto conn = PgConn::Connect(*dsn);
+    if (!conn.ok()) return conn.status().message();
+    auto r = (*conn)->Exec(
+        "SELECT md5(coalesce((SELECT string_agg(u::text, '|' ORDER BY u.id) FROM users u WHERE u.name = $1), '') || '#' ||"
+        " coalesce((SELECT string_agg(k::text, '|' ORDER BY k.id) FROM pre_auth_keys k JOIN users u ON u.id = k.user_id"
+        "  WHERE u.name = $1), '') || '#' ||"
+        " coalesce((SELECT string_agg((" + nodes_cols + ")::text, '|' ORDER BY n.id) FROM nodes n JOIN users u ON"
+        "  u.id = n.user_id WHERE u.name = $1), ''))",
+        {tenant});
+    if (!r.ok()) return r.status().message();
+    out += label + ":" + r->Get(0, 0) + " ";
+  }
+  return out;
+}
+
+std::string LabFixture::RouteOf(const std::string& tenant) {
+  Result r = Headshift({"route", "show", tenant});
+  if (r.exit_code != 0) return "error: " + r.json.dump() + r.err;
+  const nlohmann::json& j = r.json;
+  if (j.contains("routes") && j["routes"].is_array() && !j["routes"].empty()) {
+    return j["routes"][0].value("cluster_id", "");
+  }
+  if (j.contains("route") && j["route"].is_object()) return j["route"].value("cluster_id", "");
+  return j.value("cluster_id", "?" + j.dump());
+}
+
+}  // namespace headshift::testing

@@ -1,0 +1,187 @@
+// End-to-end: `headshift migrate` on the sandbox lab — real PostgreSQL, real HAProxy, network
+// namespaces, the headscale stand-ins and a client fleet. Asserts what operators care about: the
+// tenant's devices end up on the target with zero rejections (no re-authentication), other tenants'
+// devices are never disconnected, and refusals change nothing.
+#include <gtest/gtest.h>
+
+#include "playbooks/migration_report.h"
+#include "tests/e2e/playbooks/lab_fixture.h"
+
+namespace headshift::testing {
+namespace {
+
+sandbox::LabOptions Small(const std::string& name) {
+  sandbox::LabOptions o;
+  o.name = name;
+  o.devices = 20;
+  o.tenant_count = 3;  // hsa on 3, the others spread
+  return o;
+}
+
+int64_t Get(const nlohmann::json& tenant, const char* key) { return tenant.value(key, int64_t{-1}); }
+
+// The invariants of a good cut for `tenant`, checked after the migration reported done.
+void ExpectCleanCut(LabFixture& lab, const std::string& tenant, const std::string& to,
+                    const std::vector<std::string>& others) {
+  ASSERT_TRUE(lab.WaitTenantOn(tenant, to, 30000)) << lab.Status().dump(2);
+  nlohmann::json t = lab.Tenant(tenant);
+  EXPECT_EQ(Get(t, "rejections"), 0) << t.dump(2);
+  EXPECT_EQ(t["connected_by_cluster"].value(to, int64_t{0}), Get(t, "clients")) << t.dump(2);
+  for (const auto& o : others) {
+    nlohmann::json ot = lab.Tenant(o);
+    EXPECT_EQ(Get(ot, "disconnects"), 0) << o << ": " << ot.dump(2);
+    EXPECT_EQ(Get(ot, "disconnected_clients"), 0) << o;
+    EXPECT_EQ(Get(ot, "rejections"), 0) << o;
+  }
+  EXPECT_EQ(lab.RouteOf(tenant), to);
+}
+
+void ExpectMigrationJson(const nlohmann::json& j, const std::string& tenant, const std::string& from,
+                         const std::string& to) {
+  for (const char* k : {"id", "tenant", "from", "to", "state", "rows", "sessions_reset", "collateral", "reconnected",
+                        "reauth", "timings_ms"}) {
+    EXPECT_TRUE(j.contains(k)) << "missing " << k << " in " << j.dump();
+  }
+  EXPECT_EQ(j.value("tenant", ""), tenant);
+  EXPECT_EQ(j.value("from", ""), from);
+  EXPECT_EQ(j.value("to", ""), to);
+  EXPECT_EQ(j.value("state", ""), "complete") << j.dump(2);
+  EXPECT_EQ(j.value("reauth", -1), 0);
+  EXPECT_EQ(j.value("collateral", -1), 0);
+  EXPECT_EQ(j["rows"].value("nodes", int64_t{0}), 20);
+  EXPECT_EQ(j["rows"].value("users", int64_t{0}), 1);
+}
+
+class MigrationE2E : public ::testing::TestWithParam<DbLayout> {};
+
+TEST_P(MigrationE2E, MovesTenantWithoutReauthOrCollateral) {
+  auto o = Small(GetParam() == DbLayout::kShared ? "e2e-shared" : "e2e-split");
+  o.layout = GetParam();
+  LabFixture lab(o);
+  ASSERT_TRUE(lab.up());
+  ASSERT_TRUE(lab.WaitAllConnected());
+  EXPECT_EQ(lab.RouteOf("hsa"), "3");
+  lab.ResetStats();
+
+  auto plan = lab.Headshift({"plan", "hsa", "--to", "4"});
+  EXPECT_EQ(plan.exit_code, 0) << plan.json.dump(2) << plan.err;
+  EXPECT_EQ(plan.json.value("sessions_selected", 0), 20) << plan.json.dump(2);
+  EXPECT_EQ(lab.RouteOf("hsa"), "3");  // plan changed nothing
+
+  auto r = lab.Headshift({"migrate", "hsa", "--to", "4", "--yes"});
+  ASSERT_EQ(r.exit_code, 0) << r.json.dump(2) << r.err;
+  ExpectMigrationJson(r.json, "hsa", "3", "4");
+  EXPECT_EQ(r.json.value("sessions_reset", 0), 20) << r.json.dump(2);
+  EXPECT_EQ(r.json.value("reconnected", 0), 20) << r.json.dump(2);
+  ExpectCleanCut(lab, "hsa", "4", {"hsb", "hsc"});
+
+  auto st = lab.Headshift({"status", r.json.value("id", "")});
+  ASSERT_EQ(st.exit_code, 0);
+  EXPECT_EQ(st.json["migrations"][0].value("state", ""), "complete");
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, MigrationE2E, ::testing::Values(DbLayout::kShared, DbLayout::kSplit),
+                         [](const auto& i) { return std::string(DbLayoutName(i.param)); });
+
+TEST(MigrationE2ERefusals, CachedControlPlaneWithoutReloadIsRefusedAndNothingChanges) {
+  auto o = Small("e2e-cached");
+  o.lookup = sandbox::LookupMode::kCached;
+  o.reload_command = false;
+  LabFixture lab(o);
+  ASSERT_TRUE(lab.up());
+  ASSERT_TRUE(lab.WaitAllConnected());
+  lab.ResetStats();
+  std::string before = lab.TenantChecksum("hsa");
+  auto r = lab.Headshift({"migrate", "hsa", "--to", "4", "--yes"});
+  EXPECT_EQ(r.exit_code, 3) << r.json.dump(2) << r.err;
+  EXPECT_NE(r.json["error"].value("message", "").find("caches nodes"), std::string::npos) << r.json.dump(2);
+  EXPECT_EQ(lab.TenantChecksum("hsa"), before);
+  EXPECT_EQ(lab.RouteOf("hsa"), "3");
+  nlohmann::json t = lab.Tenant("hsa");
+  EXPECT_EQ(Get(t, "disconnects"), 0);
+  EXPECT_EQ(t["connected_by_cluster"].value("3", int64_t{0}), 20);
+  auto st = lab.Headshift({"status", "hsa"});
+  EXPECT_TRUE(st.json["migrations"].empty()) << "a refused migration writes no journal row";
+}
+
+TEST(MigrationE2ERefusals, CachedControlPlaneWithReloadCommandMigrates) {
+  auto o = Small("e2e-reload");
+  o.lookup = sandbox::LookupMode::kCached;
+  o.reload_command = true;
+  LabFixture lab(o);
+  ASSERT_TRUE(lab.up());
+  ASSERT_TRUE(lab.WaitAllConnected());
+  lab.ResetStats();
+  auto r = lab.Headshift({"migrate", "hsa", "--to", "4", "--yes"});
+  ASSERT_EQ(r.exit_code, 0) << r.json.dump(2) << r.err;
+  EXPECT_TRUE(r.json.value("reloaded_target", false));
+  ExpectCleanCut(lab, "hsa", "4", {"hsb", "hsc"});
+}
+
+TEST(MigrationE2ERefusals, DifferentNoiseKeyIsRefused) {
+  auto o = Small("e2e-noise");
+  o.different_noise_keys = true;
+  LabFixture lab(o);
+  ASSERT_TRUE(lab.up());
+  ASSERT_TRUE(lab.WaitAllConnected());
+  std::string before = lab.TenantChecksum("hsa");
+  auto r = lab.Headshift({"migrate", "hsa", "--to", "4", "--yes"});
+  EXPECT_EQ(r.exit_code, 3) << r.json.dump(2);
+  EXPECT_NE(r.json["error"].value("message", "").find("different Noise keys"), std::string::npos);
+  EXPECT_EQ(lab.TenantChecksum("hsa"), before);
+  EXPECT_EQ(lab.RouteOf("hsa"), "3");
+}
+
+TEST(MigrationE2ERefusals, BadInputIsExit2WithNothingChanged) {
+  LabFixture lab(Small("e2e-bad"));
+  ASSERT_TRUE(lab.up());
+  std::string before = lab.TenantChecksum("hsa");
+  EXPECT_EQ(lab.Headshift({"migrate", "nosuchtenant", "--to", "4", "--yes"}).exit_code, 2);
+  EXPECT_EQ(lab.Headshift({"migrate", "hsa", "--to", "9", "--yes"}).exit_code, 2);
+  auto same = lab.Headshift({"migrate", "hsa", "--to", "3", "--yes"});
+  EXPECT_EQ(same.exit_code, 2);
+  EXPECT_NE(same.json["error"].value("message", "").find("already on cluster 3"), std::string::npos);
+  EXPECT_EQ(lab.Headshift({"migrate", "hsa", "--to", "4"}).exit_code, 2) << "no --yes and no TTY";
+  EXPECT_EQ(lab.TenantChecksum("hsa"), before);
+  EXPECT_EQ(lab.RouteOf("hsa"), "3");
+}
+
+TEST(MigrationE2EGuards, SharedNatAddressIsSparedAndReported) {
+  auto o = Small("e2e-nat");
+  o.shared_nat_share = 0.25;
+  LabFixture lab(o);
+  ASSERT_TRUE(lab.up());
+  ASSERT_TRUE(lab.WaitAllConnected());
+  lab.ResetStats();
+  auto r = lab.Headshift({"migrate", "hsa", "--to", "4", "--yes"});
+  ASSERT_EQ(r.exit_code, 0) << r.json.dump(2) << r.err;
+  EXPECT_FALSE(r.json["shared_addresses"].empty()) << r.json.dump(2);
+  EXPECT_EQ(r.json.value("collateral", -1), 0);
+  EXPECT_LT(r.json.value("sessions_reset", 0), 20);  // the shared address's sessions were spared
+  // No other tenant was touched, and every hsa client is served by exactly one cluster.
+  for (const char* other : {"hsb", "hsc"}) {
+    nlohmann::json t = lab.Tenant(other);
+    EXPECT_EQ(Get(t, "disconnects"), 0) << other << t.dump(2);
+  }
+  nlohmann::json hsa = lab.Tenant("hsa");
+  EXPECT_EQ(Get(hsa, "rejections"), 0);
+  int64_t on3 = hsa["connected_by_cluster"].value("3", int64_t{0}), on4 = hsa["connected_by_cluster"].value("4", int64_t{0});
+  EXPECT_EQ(on3 + on4, 20) << hsa.dump(2);
+  EXPECT_EQ(on4, r.json.value("sessions_reset", 0)) << hsa.dump(2);
+}
+
+TEST(MigrationE2EGuards, BehindSourceNatOnlyTheTenantIsReset) {
+  auto o = Small("e2e-lb");
+  o.lb = true;
+  LabFixture lab(o);
+  ASSERT_TRUE(lab.up());
+  ASSERT_TRUE(lab.WaitAllConnected());
+  lab.ResetStats();
+  auto r = lab.Headshift({"migrate", "hsa", "--to", "4", "--yes"});
+  ASSERT_EQ(r.exit_code, 0) << r.json.dump(2) << r.err;
+  EXPECT_EQ(r.json.value("sessions_reset", 0), 20);
+  ExpectCleanCut(lab, "hsa", "4", {"hsb", "hsc"});
+}
+
+}  // namespace
+}  // namespace headshift::testing
