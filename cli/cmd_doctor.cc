@@ -7,7 +7,8 @@ namespace {
 
 const CommandRegistrar kDoctor([](CLI::App& app, const auto& bind) {
   auto* sub = app.add_subcommand("doctor", "check privileges, kernel support, databases, proxy, control planes, Noise keys");
-  auto* host_only = new bool(false);
+  static bool host_only_flag = false;  // CLI11 binds to storage that outlives parsing
+  bool* host_only = &host_only_flag;
   sub->add_flag("--host-only", *host_only, "only the host checks (privilege, kernel); no config needed");
   bind(sub, [host_only](Context& ctx) {
     const Config* cfg = nullptr;

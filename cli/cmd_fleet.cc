@@ -47,7 +47,8 @@ CommandResult FromFleet(const StatusOr<FleetReport>& r) {
 }
 
 const CommandRegistrar kFleet([](CLI::App& app, const auto& bind) {
-  auto* a = new FleetArgs();
+  static FleetArgs storage;  // CLI11 binds to storage that outlives parsing
+  FleetArgs* a = &storage;
 
   auto* drain = app.add_subcommand("drain", "cordon a cluster and move all its tenants away");
   drain->add_option("cluster", a->cluster, "cluster id to drain")->required();

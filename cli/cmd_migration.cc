@@ -44,7 +44,8 @@ MigrationOptions Options(Context& ctx, const MigrationArgs& a) {
 }
 
 const CommandRegistrar kMigration([](CLI::App& app, const auto& bind) {
-  auto* args = new MigrationArgs();  // lives for the process
+  static MigrationArgs storage;  // CLI11 binds to storage that outlives parsing
+  MigrationArgs* args = &storage;
 
   auto* plan = app.add_subcommand("plan", "dry run: rows, conflicts, route change, sessions to reset, risks");
   plan->add_option("tenant", args->tenant, "tenant (headscale user name)")->required();

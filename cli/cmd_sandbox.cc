@@ -125,7 +125,8 @@ const CommandRegistrar kSandbox([](CLI::App& app, const auto& bind) {
   auto* sb = app.add_subcommand("sandbox", "the embedded lab: PostgreSQL, HAProxy, headscale stand-ins, a client fleet");
   sb->require_subcommand(1);
   sb->fallthrough();
-  auto* f = new SandboxFlags();  // lives for the process (CLI11 binds to it)
+  static SandboxFlags storage;  // CLI11 binds to storage that outlives parsing
+  SandboxFlags* f = &storage;
 
   auto* up = sb->add_subcommand("up", "bring a lab up (replacing a previous one of the same name) and write its headshift config");
   AddLabSelector(up, f);

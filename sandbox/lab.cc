@@ -208,7 +208,7 @@ std::vector<TenantPlan> PlanTenants(const LabOptions& o) {
     for (const auto& n : DefaultTenantNames(o.tenant_count)) ts.push_back({n, "", -1});
   }
   std::vector<TenantPlan> out;
-  std::map<std::string, int> offset;
+  int next_ip = 0;
   for (size_t k = 0; k < ts.size(); ++k) {
     TenantPlan p;
     p.name = ts[k].name;
@@ -222,8 +222,11 @@ std::vector<TenantPlan> PlanTenants(const LabOptions& o) {
       p.shared_address = AddToIpv4("198.19.255.1", static_cast<uint32_t>(k / 2));
       p.shared_devices = static_cast<int>(std::lround(o.shared_nat_share * p.devices));
     }
-    p.ip_offset = offset[p.cluster];
-    offset[p.cluster] += p.devices;
+    // Tailnet IPs come from one block per tenant across all clusters (as an operator who moves
+    // tenants between nodes must arrange: headshift refuses a move whose IPs are taken on the
+    // target, since headscale keeps them unique per node only in memory).
+    p.ip_offset = next_ip;
+    next_ip += p.devices;
     out.push_back(p);
   }
   return out;

@@ -54,7 +54,7 @@ TEST_F(CrashE2E, EveryCrashPointResumesAndRollsBack) {
     auto resumed = lab_->Headshift({"resume", id});
     ASSERT_EQ(resumed.exit_code, 0) << resumed.json.dump(2) << resumed.err;
     EXPECT_EQ(resumed.json.value("state", ""), "complete");
-    ASSERT_TRUE(lab_->WaitTenantOn("hsa", to, 30000)) << lab_->Status().dump(2);
+    ASSERT_TRUE(lab_->WaitTenantOn("hsa", to, 30000)) << lab_->LabState().dump(2);
     EXPECT_EQ(Where(), to);
     EXPECT_EQ(lab_->Tenant("hsa").value("rejections", -1), 0);
     EXPECT_EQ(lab_->Tenant("hsb").value("disconnects", -1), 0);
@@ -79,7 +79,7 @@ TEST_F(CrashE2E, EveryCrashPointResumesAndRollsBack) {
     auto rb = lab_->Headshift({"rollback", id2});
     ASSERT_EQ(rb.exit_code, 0) << rb.json.dump(2) << rb.err;
     EXPECT_EQ(rb.json.value("state", ""), "rolled_back");
-    ASSERT_TRUE(lab_->WaitTenantOn("hsa", to, 30000)) << lab_->Status().dump(2);
+    ASSERT_TRUE(lab_->WaitTenantOn("hsa", to, 30000)) << lab_->LabState().dump(2);
     EXPECT_EQ(Where(), to);
     EXPECT_EQ(lab_->TenantChecksum("hsa"), before);
     EXPECT_EQ(lab_->Tenant("hsa").value("rejections", -1), 0);

@@ -40,7 +40,7 @@ LabFixture::Result LabFixture::Headshift(const std::vector<std::string>& args,
   return out;
 }
 
-nlohmann::json LabFixture::Status() {
+nlohmann::json LabFixture::LabState() {
   sandbox::LabQuery q;
   return sandbox::LabStatus(info_.state_dir, q).json;
 }

@@ -32,11 +32,11 @@ class LabFixture {
 
   // The fleet summary; with tenant/on_cluster waits until all of that tenant's clients are
   // connected there (returns false on timeout).
-  nlohmann::json Status();
+  nlohmann::json LabState();
   bool WaitTenantOn(const std::string& tenant, const std::string& cluster, int64_t timeout_ms = 30000);
   bool WaitAllConnected(int64_t timeout_ms = 30000);
   void ResetStats();
-  nlohmann::json Tenant(const std::string& name) { return Status()["tenants"][name]; }
+  nlohmann::json Tenant(const std::string& name) { return LabState()["tenants"][name]; }
 
   // A checksum of the tenant's rows (users, pre_auth_keys, nodes; every column) in every
   // database of the lab, as "<db>:<md5>" joined; stable columns only when `stable_only`

@@ -23,7 +23,7 @@ int64_t Get(const nlohmann::json& tenant, const char* key) { return tenant.value
 // The invariants of a good cut for `tenant`, checked after the migration reported done.
 void ExpectCleanCut(LabFixture& lab, const std::string& tenant, const std::string& to,
                     const std::vector<std::string>& others) {
-  ASSERT_TRUE(lab.WaitTenantOn(tenant, to, 30000)) << lab.Status().dump(2);
+  ASSERT_TRUE(lab.WaitTenantOn(tenant, to, 30000)) << lab.LabState().dump(2);
   nlohmann::json t = lab.Tenant(tenant);
   EXPECT_EQ(Get(t, "rejections"), 0) << t.dump(2);
   EXPECT_EQ(t["connected_by_cluster"].value(to, int64_t{0}), Get(t, "clients")) << t.dump(2);
