@@ -28,6 +28,7 @@ nlohmann::json MigrationReport::ToJson() const {
           {"reconnected", reconnected},
           {"reauth", reauth},
           {"stragglers", stragglers},
+          {"spared", spared},
           {"client_addresses", client_addresses},
           {"shared_addresses", shared},
           {"shared_reset", shared_reset},
@@ -66,6 +67,9 @@ std::string MigrationReport::ToText() const {
   if (online_before > 0 || reconnected > 0) {
     o << "  devices: online before " << online_before << ", reconnected on target " << reconnected << ", reauth "
       << reauth << "\n";
+  }
+  if (!spared.empty()) {
+    o << "  spared (shared address, move at their next reconnect): " << spared.size() << "\n";
   }
   if (!stragglers.empty()) {
     o << "  stragglers:";

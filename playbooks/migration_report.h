@@ -40,6 +40,7 @@ struct MigrationReport {
   int64_t reconnected = 0;              // of those, online on the target afterwards
   int64_t reauth = 0;                   // tenant node keys the target does not serve (would need login)
   std::vector<std::string> stragglers;  // online before, not back on the target by the deadline
+  std::vector<std::string> spared;      // online before, behind a shared address: left to reconnect later
   std::vector<std::string> client_addresses;  // selected client addresses (CIDRs)
   std::map<std::string, std::vector<std::string>> shared_addresses;  // address -> other tenants
   bool shared_reset = false;            // --allow-shared: shared addresses were reset too

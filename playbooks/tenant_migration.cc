@@ -13,6 +13,7 @@
 #include "controlplane/headscale_client.h"
 #include "dataplane/cidr.h"
 #include "dataplane/sessions.h"
+#include "migrate/tenant_facts.h"
 #include "migrate/tenant_mover.h"
 #include "proxycfg/route_backend.h"
 
@@ -458,6 +459,23 @@ struct TenantMigration::Impl {
     if (!api.ok()) return api.status();
     auto nodes = mover->TenantNodes(run.ref.tenant, run.ref.to);
     if (!nodes.ok()) return nodes.status();
+    // Devices whose every public address was spared (shared with another tenant) keep their
+    // session to the source until they reconnect on their own: not expected back yet.
+    json snap = StepDetails(run.rec, "snapshot_sessions");
+    std::set<std::string> spared_addrs;
+    if (!snap.value("allow_shared", false) && snap.contains("shared")) {
+      for (auto it = snap["shared"].begin(); it != snap["shared"].end(); ++it) spared_addrs.insert(it.key());
+    }
+    run.rep.spared.clear();
+    for (const auto& n : *nodes) {
+      bool any_public = false, all_spared = true;
+      for (const auto& e : n.endpoints) {
+        if (!migrate::IsPublicClientAddress(e.ip)) continue;
+        any_public = true;
+        if (!spared_addrs.count(e.ip)) all_spared = false;
+      }
+      if (any_public && all_spared && want.erase(n.given_name)) run.rep.spared.push_back(n.given_name);
+    }
     auto deadline = Clock::now() + std::chrono::milliseconds(config.timeouts.reconnect_ms);
     std::set<std::string> online, served_keys;
     for (;;) {
@@ -489,7 +507,8 @@ struct TenantMigration::Impl {
       run.rep.warnings.push_back(std::to_string(run.rep.stragglers.size()) + " device(s) online before the cut are "
                                  "not back on cluster " + run.ref.to + " yet (see stragglers)");
     }
-    return json{{"online_before", want.size()}, {"reconnected", run.rep.reconnected},
+    return json{{"online_before", run.rep.online_before}, {"reconnected", run.rep.reconnected},
+                {"spared", run.rep.spared},
                 {"stragglers", run.rep.stragglers}, {"reauth", run.rep.reauth}};
   }
 
@@ -685,6 +704,7 @@ struct TenantMigration::Impl {
     run.rep.reconnected = rc.value("reconnected", 0);
     run.rep.reauth = rc.value("reauth", 0);
     if (rc.contains("stragglers")) run.rep.stragglers = rc["stragglers"].get<std::vector<std::string>>();
+    if (rc.contains("spared")) run.rep.spared = rc["spared"].get<std::vector<std::string>>();
     if (StepStarted(rec, "switch_route")) run.rep.route_after = rec.to;
   }
 };

@@ -102,7 +102,7 @@ std::string LabFixture::RouteOf(const std::string& tenant) {
   if (r.exit_code != 0) return "error: " + r.json.dump() + r.err;
   const nlohmann::json& j = r.json;
   if (j.contains("routes") && j["routes"].is_array() && !j["routes"].empty()) {
-    return j["routes"][0].value("cluster_id", "");
+    return j["routes"][0].value("cluster", "");
   }
   if (j.contains("route") && j["route"].is_object()) return j["route"].value("cluster_id", "");
   return j.value("cluster_id", "?" + j.dump());

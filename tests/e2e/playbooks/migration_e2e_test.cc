@@ -158,6 +158,8 @@ TEST(MigrationE2EGuards, SharedNatAddressIsSparedAndReported) {
   EXPECT_FALSE(r.json["shared_addresses"].empty()) << r.json.dump(2);
   EXPECT_EQ(r.json.value("collateral", -1), 0);
   EXPECT_LT(r.json.value("sessions_reset", 0), 20);  // the shared address's sessions were spared
+  EXPECT_FALSE(r.json["spared"].empty()) << r.json.dump(2);
+  EXPECT_TRUE(r.json["stragglers"].empty()) << "spared devices are not stragglers: " << r.json.dump(2);
   // No other tenant was touched, and every hsa client is served by exactly one cluster.
   for (const char* other : {"hsb", "hsc"}) {
     nlohmann::json t = lab.Tenant(other);
