@@ -5,9 +5,7 @@
 #include <linux/nsfs.h>
 #include <sched.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -19,6 +17,7 @@
 #include "common/pg.h"
 #include "controlplane/headscale_client.h"
 #include "dataplane/kernel_probe.h"
+#include "proxycfg/haproxy_runtime_client.h"
 
 namespace headshift {
 
@@ -202,35 +201,17 @@ DoctorCheck CheckProxy(const Config& config) {
   DoctorCheck c{"proxy[" + std::string(ProxyKindName(config.proxy.kind)) + "]", false, false, "", ""};
   if (config.proxy.kind == ProxyKind::kHaproxy) {
     const auto& h = config.proxy.haproxy;
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, h.runtime_socket.c_str(), sizeof(addr.sun_path) - 1);
-    timeval tv{2, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      c.detail = "cannot connect to runtime socket " + h.runtime_socket + ": " + std::strerror(errno);
-      c.hint = "add `stats socket " + h.runtime_socket + " level admin` to haproxy.cfg's global section";
-      ::close(fd);
+    HaproxyRuntimeClient runtime(h.runtime_socket, config.timeouts.http_ms);
+    auto entries = runtime.ShowMap(h.map_file);
+    if (!entries.ok()) {
+      c.detail = entries.status().message();
+      c.hint = "add `stats socket " + h.runtime_socket + " level admin` to haproxy.cfg's global section and use the "
+               "map in `use_backend %[req.hdr(host),lower,map(" + h.map_file + ")]`";
       return c;
     }
-    std::string cmd = "show map " + h.map_file + "\n";
-    (void)!::write(fd, cmd.data(), cmd.size());
-    std::string reply;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) reply.append(buf, static_cast<size_t>(n));
-    ::close(fd);
-    if (reply.find("Unknown map") != std::string::npos || reply.find("not found") != std::string::npos) {
-      c.detail = "runtime socket answers, but HAProxy does not know map " + h.map_file;
-      c.hint = "use the map in a `use_backend %[req.hdr(host),lower,map(" + h.map_file + ")]` rule";
-      return c;
-    }
-    int entries = 0;
-    for (char ch : reply) entries += ch == '\n';
     c.ok = true;
     c.detail = "runtime socket " + h.runtime_socket + " answers; map " + h.map_file + " has " +
-               std::to_string(std::max(0, entries - 1)) + " entries";
+               std::to_string(entries->size()) + " entries";
     return c;
   }
   const auto& t = config.proxy.traefik;

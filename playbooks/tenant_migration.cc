@@ -491,7 +491,9 @@ struct TenantMigration::Impl {
         if (all) break;
       }
       if (Clock::now() > deadline) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      // Each poll lists every node of the tenant; polling harder steals CPU from the reconnecting
+      // clients when they share the host's CPUs (as in the sandbox).
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     run.rep.reconnected = 0;
     run.rep.stragglers.clear();
@@ -664,6 +666,23 @@ struct TenantMigration::Impl {
     HS_RETURN_IF_ERROR(mover->journal().SetState(run.rec, "complete",
                                                  {{"timings_ms", run.rep.ToJson()["timings_ms"]}}));
     run.rep.state = "complete";
+    return Status::Ok();
+  }
+
+  // Loads migration `id` from the journal into `run`.
+  Status Load(const std::string& id, Run& run) {
+    auto rec = mover->journal().Get(id);
+    if (!rec.ok()) return rec.status();
+    run.rec = *rec;
+    FillFromJournal(run);
+    return Status::Ok();
+  }
+
+  // Takes the tenant's migration lock for `run` (Refused naming the holder if another runs).
+  Status TakeLock(Run& run) {
+    auto lock = mover->Lock(run.rec.tenant, run.rec.from, run.rec.to, run.rec.id);
+    if (!lock.ok()) return lock.status();
+    run.lock = std::move(lock).value();
     return Status::Ok();
   }
 
@@ -846,32 +865,20 @@ MigrationOutcome TenantMigration::Resume(const std::string& id, const MigrationO
   MigrationOutcome out;
   Impl::Run run;
   run.opts = &opts;
-  auto rec = impl_->mover->journal().Get(id);
-  if (!rec.ok()) {
-    out.status = rec.status();
-    return out;
-  }
-  run.rec = *rec;
-  impl_->FillFromJournal(run);
-  if (rec->state == "complete" || rec->state == "rolled_back") {
-    out.report = run.rep;
-    return out;  // nothing to do: converged
-  }
-  auto lock = impl_->mover->Lock(rec->tenant, rec->from, rec->to, id);
-  if (!lock.ok()) {
-    out.status = lock.status();
-    out.report = run.rep;
-    return out;
-  }
-  run.lock = std::move(lock).value();
-  size_t first = 0;
-  const auto& steps = MigrationSteps();
-  while (first < steps.size() && StepDone(run.rec, steps[first])) ++first;
-  spdlog::info("resume {}: continuing at {}", id, first < steps.size() ? steps[first] : "the end");
-  (void)impl_->mover->journal().SetState(run.rec, "running");
-  run.rep.state = "running";
-  out.status = impl_->RunFrom(run, std::max<size_t>(first, 1));
-  run.rep.timings_ms["total"] = MsSince(run.t0);
+  out.status = impl_->Load(id, run);
+  if (out.status.ok() && run.rec.state != "complete" && run.rec.state != "rolled_back") {
+    out.status = impl_->TakeLock(run);
+    if (out.status.ok()) {
+      size_t first = 0;
+      const auto& steps = MigrationSteps();
+      while (first < steps.size() && StepDone(run.rec, steps[first])) ++first;
+      spdlog::info("resume {}: continuing at {}", id, first < steps.size() ? steps[first] : "the end");
+      (void)impl_->mover->journal().SetState(run.rec, "running");
+      run.rep.state = "running";
+      out.status = impl_->RunFrom(run, std::max<size_t>(first, 1));
+      run.rep.timings_ms["total"] = MsSince(run.t0);
+    }
+  }  // else: complete or rolled back already: converged, nothing to do
   out.report = run.rep;
   return out;
 }
@@ -880,33 +887,23 @@ MigrationOutcome TenantMigration::Rollback(const std::string& id, const Migratio
   MigrationOutcome out;
   Impl::Run run;
   run.opts = &opts;
-  auto rec = impl_->mover->journal().Get(id);
-  if (!rec.ok()) {
-    out.status = rec.status();
-    return out;
-  }
-  run.rec = *rec;
-  impl_->FillFromJournal(run);
-  if (rec->state == "rolled_back") {
+  out.status = impl_->Load(id, run);
+  if (!out.status.ok() || run.rec.state == "rolled_back") {
     out.report = run.rep;
     return out;
   }
-  if (rec->state == "complete" || StepDone(run.rec, "complete")) {
+  if (run.rec.state == "complete" || StepDone(run.rec, "complete")) {
     out.report = run.rep;
     out.status = Status::Refused("migration " + id + " is complete; it cannot be rolled back",
-                                 "move the tenant back with `headshift migrate " + rec->tenant + " --to " + rec->from +
-                                     "`");
+                                 "move the tenant back with `headshift migrate " + run.rec.tenant + " --to " +
+                                     run.rec.from + "`");
     return out;
   }
-  auto lock = impl_->mover->Lock(rec->tenant, rec->from, rec->to, id);
-  if (!lock.ok()) {
-    out.status = lock.status();
-    out.report = run.rep;
-    return out;
+  out.status = impl_->TakeLock(run);
+  if (out.status.ok()) {
+    out.status = impl_->Undo(run, "operator requested rollback");
+    run.rep.timings_ms["total"] = MsSince(run.t0);
   }
-  run.lock = std::move(lock).value();
-  out.status = impl_->Undo(run, "operator requested rollback");
-  run.rep.timings_ms["total"] = MsSince(run.t0);
   out.report = run.rep;
   return out;
 }
