@@ -6,6 +6,7 @@
 #include <malloc.h>
 #include <memory>
 #include <sys/mman.h>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -13,14 +14,16 @@
 
 #include "cli/command.h"
 #include "dataplane/sessions.h"
+#include "migrate/tenant_mover.h"
 
 namespace headshift::cli {
 namespace {
 
 struct SessionsFlags {
   std::vector<std::string> hosts, netns, ports, clients, states;
-  std::string conntrack_netns, snapshot_in, snapshot_out;
+  std::string conntrack_netns, snapshot_in, snapshot_out, tenant;
   bool dry_run = false;
+  bool allow_shared = false;
   int max_rounds = 3;
 };
 
@@ -30,6 +33,8 @@ void AddSelectionFlags(CLI::App* sub, SessionsFlags* f) {
                                        "(default: headshift's own)");
   sub->add_option("--port", f->ports, "the proxy's listen port(s), e.g. 443 or 80,443");
   sub->add_option("--client", f->clients, "tenant client address or CIDR (IPv4/IPv6), repeatable");
+  sub->add_option("--tenant", f->tenant, "the tenant's client addresses, read from nodes.endpoints (+ tenants.<t>.extra_cidrs)");
+  sub->add_flag("--allow-shared", f->allow_shared, "with --tenant: include addresses other tenants' devices also use");
   sub->add_option("--conntrack-netns", f->conntrack_netns,
                   "namespace doing source NAT in front of the proxy: resolve clients through its conntrack table");
   sub->add_option("--state", f->states, "TCP states (default: live connections; never listen)");
@@ -42,6 +47,49 @@ struct Plan {
   SessionSelector selector;                 // ports may be empty (then each host's ports)
   std::vector<SessionSnapshot> snapshots;   // --snapshot-in: one per host, same order
 };
+
+// The tenant's public client addresses from the database (migrate/), plus its configured extra
+// CIDRs. Addresses another tenant's devices also use are left out unless allow_shared, so a
+// --tenant kill never resets another tenant's sessions by default (the migration's guard).
+StatusOr<std::vector<std::string>> TenantClientAddresses(Context& ctx, const std::string& tenant, bool allow_shared) {
+  auto cfg = ctx.config();
+  if (!cfg.ok()) return cfg.status();
+  auto mover = migrate::TenantMover::Open(**cfg);
+  if (!mover.ok()) return mover.status();
+  auto where = (*mover)->LocateTenant(tenant);
+  if (!where.ok()) return where.status();
+  if (!where->has_value()) return Status::BadInput("unknown tenant '" + tenant + "': no cluster holds a user of that name");
+  auto ours = (*mover)->PublicClientAddresses(tenant, **where);
+  if (!ours.ok()) return ours.status();
+  std::set<std::string> shared;
+  if (!allow_shared) {
+    auto load = (*mover)->Load();
+    if (!load.ok()) return load.status();
+    std::set<std::string> mine(ours->begin(), ours->end());
+    for (const auto& [cluster, tenants] : load->devices) {
+      for (const auto& [other, devices] : tenants) {
+        if (other == tenant || devices == 0) continue;
+        auto theirs = (*mover)->PublicClientAddresses(other, cluster);
+        if (!theirs.ok()) return theirs.status();
+        for (const auto& a : *theirs) {
+          if (mine.count(a)) shared.insert(a);
+        }
+      }
+    }
+  }
+  std::vector<std::string> out;
+  for (const auto& a : *ours) {
+    if (shared.count(a)) {
+      spdlog::warn("sessions: sparing {} (also used by another tenant's devices; --allow-shared includes it)", a);
+      continue;
+    }
+    out.push_back(a);
+  }
+  if (auto it = (*cfg)->tenants.find(tenant); it != (*cfg)->tenants.end()) {
+    out.insert(out.end(), it->second.extra_cidrs.begin(), it->second.extra_cidrs.end());
+  }
+  return out;
+}
 
 StatusOr<Plan> MakePlan(Context& ctx, const SessionsFlags& f, bool kill) {
   Plan plan;
@@ -66,7 +114,18 @@ StatusOr<Plan> MakePlan(Context& ctx, const SessionsFlags& f, bool kill) {
   auto ports = ParsePorts(f.ports);
   if (!ports.ok()) return ports.status();
   plan.selector.ports = *ports;
-  auto clients = ParseCidrList(f.clients);
+  std::vector<std::string> client_texts = f.clients;
+  if (!f.tenant.empty()) {
+    if (!f.clients.empty()) return Status::BadInput("--tenant and --client exclude each other", "pass one of them");
+    auto addrs = TenantClientAddresses(ctx, f.tenant, f.allow_shared);
+    if (!addrs.ok()) return addrs.status();
+    if (addrs->empty()) {
+      return Status::BadInput("tenant '" + f.tenant + "' has no known public client address",
+                              "its devices are DERP-only or offline; pass --client CIDR instead");
+    }
+    client_texts = *addrs;
+  }
+  auto clients = ParseCidrList(client_texts);
   if (!clients.ok()) return clients.status();
   plan.selector.clients = *clients;
   if (!f.states.empty()) {
@@ -264,12 +323,13 @@ const CommandRegistrar kSessions([](CLI::App& app, const auto& bind) {
   auto* sessions = app.add_subcommand("sessions", "list, snapshot or reset a tenant's TCP sessions on the proxy");
   sessions->require_subcommand(1);
 
-  auto* list_flags = new SessionsFlags();
+  static SessionsFlags list_storage, kill_storage;  // CLI11 binds to storage that outlives parsing
+  SessionsFlags* list_flags = &list_storage;
   auto* list = sessions->add_subcommand("list", "list the sessions a selection matches (read-only)");
   AddSelectionFlags(list, list_flags);
   bind(list, [list_flags](Context& ctx) { return RunSessions(ctx, *list_flags, false); });
 
-  auto* kill_flags = new SessionsFlags();
+  SessionsFlags* kill_flags = &kill_storage;
   auto* kill = sessions->add_subcommand("kill", "reset the selected sessions (sock_diag SOCK_DESTROY)");
   AddSelectionFlags(kill, kill_flags);
   kill->add_option("--snapshot-in", kill_flags->snapshot_in,

@@ -68,6 +68,12 @@ TEST_P(MigrationE2E, MovesTenantWithoutReauthOrCollateral) {
   EXPECT_EQ(plan.json.value("sessions_selected", 0), 20) << plan.json.dump(2);
   EXPECT_EQ(lab.RouteOf("hsa"), "3");  // plan changed nothing
 
+  // The sessions command selects a tenant by name (addresses from nodes.endpoints), read-only.
+  auto ls = lab.Headshift({"sessions", "list", "--host", "edge", "--tenant", "hsa"});
+  EXPECT_EQ(ls.exit_code, 0) << ls.json.dump(2) << ls.err;
+  EXPECT_EQ(ls.json.value("selected", 0), 20) << ls.json.dump(2);
+  EXPECT_EQ(lab.Headshift({"sessions", "list", "--host", "edge", "--tenant", "nosuch"}).exit_code, 2);
+
   auto r = lab.Headshift({"migrate", "hsa", "--to", "4", "--yes"});
   ASSERT_EQ(r.exit_code, 0) << r.json.dump(2) << r.err;
   ExpectMigrationJson(r.json, "hsa", "3", "4");
