@@ -96,6 +96,8 @@ Status CatchUp::RunShared(const MoveRef& ref, CatchUpReport& rep) {
     tc.target_only = std::stoll(PQcmdTuples(u->get()));
     rep.tables.push_back(tc);
   }
+  auto mark = c.Exec("UPDATE headshift_copies SET caught_up_at = now() WHERE migration_id = " + mig);
+  if (!mark.ok()) return mark.status();
   return tx.Commit();
 }
 
@@ -373,6 +375,8 @@ Status CatchUp::RunSplit(const MoveRef& ref, ConflictPolicy policy, CatchUpRepor
       if (tc.table == it->first->name) tc.deleted = std::stoll(PQcmdTuples(r->get()));
     }
   }
+  auto mark = tgt.Exec("UPDATE headshift_copies SET caught_up_at = now() WHERE migration_id = " + mig);
+  if (!mark.ok()) return mark.status();
   HS_RETURN_IF_ERROR(ttx.Commit());
   (void)stx.Commit();
   return Status::Ok();

@@ -65,7 +65,7 @@ Status ClusterDatabases::PrepareSession(PgConn& conn) {
       "SET bytea_output = 'hex'; SET extra_float_digits = 1; SET lc_monetary = 'C'");
 }
 
-StatusOr<std::unique_ptr<PgConn>> ClusterDatabases::NewConn(const std::string& dsn) {
+StatusOr<std::unique_ptr<PgConn>> ClusterDatabases::NewConn(const std::string& dsn) const {
   auto c = PgConn::Connect(dsn, connect_timeout_ms_);
   if (!c.ok()) return c.status();
   Status st = PrepareSession(**c);
@@ -85,6 +85,42 @@ StatusOr<PgConn*> ClusterDatabases::CachedConn(const std::string& key, const std
   PgConn* raw = c->get();
   conns_[key] = std::move(*c);
   return raw;
+}
+
+Status ClusterDatabases::ConnectAll(const std::vector<std::string>& clusters) {
+  std::vector<std::pair<std::string, std::string>> todo;  // key, dsn
+  for (const auto& c : clusters) {
+    HS_RETURN_IF_ERROR(CheckKnown(c, "the"));
+    std::string key = DatabaseKey(c);
+    auto it = conns_.find(key);
+    if (it != conns_.end() && it->second->Healthy()) continue;
+    bool dup = false;
+    for (const auto& t : todo) dup |= t.first == key;
+    if (!dup) todo.push_back({key, shared() ? shared_dsn_ : cluster_dsn_.at(c)});
+  }
+  std::vector<std::future<StatusOr<std::unique_ptr<PgConn>>>> pending;
+  for (const auto& [key, dsn] : todo) {
+    pending.push_back(std::async(std::launch::async, [this, dsn = dsn] { return NewConn(dsn); }));
+  }
+  Status first;
+  for (size_t i = 0; i < todo.size(); ++i) {
+    auto c = pending[i].get();
+    if (!c.ok()) {
+      if (first.ok()) first = c.status();
+      continue;
+    }
+    conns_[todo[i].first] = std::move(*c);
+  }
+  return first;
+}
+
+std::future<StatusOr<std::unique_ptr<PgConn>>> ClusterDatabases::DedicatedAsync(const std::string& cluster) {
+  Status known = CheckKnown(cluster, "the");
+  std::string dsn = known.ok() ? (shared() ? shared_dsn_ : cluster_dsn_.at(cluster)) : "";
+  return std::async(std::launch::async, [this, known, dsn]() -> StatusOr<std::unique_ptr<PgConn>> {
+    if (!known.ok()) return known;
+    return NewConn(dsn);
+  });
 }
 
 StatusOr<PgConn*> ClusterDatabases::Conn(const std::string& cluster) {

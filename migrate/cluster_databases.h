@@ -12,6 +12,7 @@
 // to other threads).
 #pragma once
 
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -40,6 +41,11 @@ class ClusterDatabases {
   StatusOr<PgConn*> Conn(const std::string& cluster);
   // A new connection of its own to `cluster`'s database (caller owns it): COPY streams, locks.
   StatusOr<std::unique_ptr<PgConn>> Dedicated(const std::string& cluster);
+  // Opens (in parallel, one thread per database) the cached connections of `clusters` that are not open
+  // yet: a step touching two databases waits for one connection set-up, not two.
+  Status ConnectAll(const std::vector<std::string>& clusters);
+  // Starts opening a dedicated connection on another thread (collect with .get()).
+  std::future<StatusOr<std::unique_ptr<PgConn>>> DedicatedAsync(const std::string& cluster);
   // Whether two clusters' rows live in the same database.
   bool SameDatabase(const std::string& a, const std::string& b) const;
   // A stable name of the database holding `cluster` ("shared" or "cluster:<id>"), for messages/dedup.
@@ -59,7 +65,8 @@ class ClusterDatabases {
  private:
   ClusterDatabases() = default;
   StatusOr<PgConn*> CachedConn(const std::string& key, const std::string& dsn);
-  StatusOr<std::unique_ptr<PgConn>> NewConn(const std::string& dsn);
+  // Thread-safe (reads only immutable members).
+  StatusOr<std::unique_ptr<PgConn>> NewConn(const std::string& dsn) const;
   std::string JournalKey(const std::string& to_cluster) const;
   std::string JournalDsn(const std::string& to_cluster) const;
 

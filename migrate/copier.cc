@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <map>
+#include <thread>
 
 #include "migrate/copy_state.h"
 #include "migrate/headshift_tables.h"
@@ -28,12 +29,6 @@ Status Progress(const CopyOptions& opts, const CopyProgress& p) {
 
 // "SELECT 'users', count(*), sum(...)::text FROM ... UNION ALL ..." result -> table -> (count, sum).
 using Sums = std::map<std::string, std::pair<int64_t, std::string>>;
-
-Sums ReadSums(const PgResult& r) {
-  Sums s;
-  for (int i = 0; i < r.rows(); ++i) s[r.Get(i, 0)] = {r.GetInt(i, 1), r.Get(i, 2)};
-  return s;
-}
 
 }  // namespace
 
@@ -189,7 +184,17 @@ StatusOr<CopyReport> Copier::CopyShared(const MoveRef& ref, const CopyOptions& o
 
 StatusOr<CopyReport> Copier::CopySplit(const MoveRef& ref, const CopyOptions& opts) {
   auto t0 = std::chrono::steady_clock::now();
+  auto tp = t0;
+  std::vector<std::pair<std::string, double>> phases;
+  auto phase = [&](const char* name) {
+    phases.push_back({name, MsSince(tp)});
+    tp = std::chrono::steady_clock::now();
+  };
   ClusterDatabases& dbs = ctx_.dbs();
+  // A second source connection computes the per-row record while the main one streams; open it now.
+  auto recorder_future = dbs.DedicatedAsync(ref.from);
+  HS_RETURN_IF_ERROR(ctx_.Prefetch({ref.from, ref.to}));
+  phase("catalogs");
   auto ssp = ctx_.Schema(ref.from);
   if (!ssp.ok()) return ssp.status();
   auto tsp = ctx_.Schema(ref.to);
@@ -197,12 +202,12 @@ StatusOr<CopyReport> Copier::CopySplit(const MoveRef& ref, const CopyOptions& op
   const TenantSchema& ss = **ssp;
   const TenantSchema& ts = **tsp;
   HS_RETURN_IF_ERROR(ctx_.CheckClusterValue(ss, ref.to));
+  auto tcat = ctx_.CatalogOf(ref.to);
+  if (!tcat.ok()) return tcat.status();
   {
     auto sc = ctx_.CatalogOf(ref.from);
-    auto tc = ctx_.CatalogOf(ref.to);
     if (!sc.ok()) return sc.status();
-    if (!tc.ok()) return tc.status();
-    std::string drift = SchemaDrift(ctx_.profile(), **sc, **tc);
+    std::string drift = SchemaDrift(ctx_.profile(), **sc, **tcat);
     if (!drift.empty()) {
       return Status::Refused("schema drift between cluster " + ref.from + " and " + ref.to + ": " + drift,
                              "run both headscale nodes on the same version (same schema)");
@@ -221,15 +226,19 @@ StatusOr<CopyReport> Copier::CopySplit(const MoveRef& ref, const CopyOptions& op
     HS_RETURN_IF_ERROR(CheckHeaderMatches(**header, ref.tenant, ref.from, ref.to));
     return ReadCopyReport(tgt, ref, "split");
   }
+  auto recorder_conn = recorder_future.get();
+  if (!recorder_conn.ok()) return recorder_conn.status();
   RowSql ssql(src, ss);
   RowSql tsql(tgt, ts);
   const TenantSelector src_sel = ctx_.Selector(ref.tenant, ref.from);
-  const std::string mig = Q(tgt, ref.migration_id);
   const int src_pid = PQbackendPID(src.raw());
   const int tgt_pid = PQbackendPID(tgt.raw());
 
   PgTx stx(src);
   HS_RETURN_IF_ERROR(stx.Begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+  auto snap = src.Exec("SELECT pg_export_snapshot()");
+  if (!snap.ok()) return snap.status().WithContext("exporting the source snapshot");
+  const std::string snapshot = snap->Get(0, 0);
   PgTx ttx(tgt);
   HS_RETURN_IF_ERROR(ttx.Begin());
   {
@@ -244,28 +253,117 @@ StatusOr<CopyReport> Copier::CopySplit(const MoveRef& ref, const CopyOptions& op
     }
   }
 
-  // Ids: keep the free ones, remap the taken ones to fresh sequence values.
+  // Ids: one round trip for every table's source ids; keep the free ones, remap the taken ones.
   CopyReport rep;
   rep.ref = ref;
   rep.layout = "split";
+  phase("begin");
+  // Every table's member ids and references into other tenant tables.
   std::map<std::string, std::vector<int64_t>> src_ids;
+  std::map<std::string, std::vector<std::pair<const TableLink*, std::vector<int64_t>>>> src_refs;
   for (const auto& t : ss.tables()) {
-    const TenantTable* tt = ts.Find(t.name);
-    auto r = src.Exec("SELECT t." + ssql.Ident(t.pk) + " FROM " + ssql.Ident(t.name) + " t WHERE " +
-                      ssql.MemberPredicate(t, "t", src_sel) + " ORDER BY 1");
+    std::string q = "SELECT t." + ssql.Ident(t.pk) + "::bigint";
+    for (const auto& l : t.tenant_refs) q += ", t." + ssql.Ident(l.column) + "::bigint";
+    auto r = src.Exec(q + " FROM " + ssql.Ident(t.name) + " t WHERE " + ssql.MemberPredicate(t, "t", src_sel) + " ORDER BY 1");
     if (!r.ok()) return r.status().WithContext("listing " + t.name + " of tenant " + ref.tenant);
     auto& ids = src_ids[t.name];
     ids.reserve(r->rows());
     for (int i = 0; i < r->rows(); ++i) ids.push_back(r->GetInt(i, 0));
-    if (t.root && ids.empty()) {
-      return Status::Refused("tenant " + ref.tenant + " does not exist on cluster " + ref.from,
-                             "check the tenant name and the source cluster (`headshift plan`)");
+    for (size_t k = 0; k < t.tenant_refs.size(); ++k) {
+      std::vector<int64_t> vals;
+      for (int i = 0; i < r->rows(); ++i) {
+        if (!r->IsNull(i, static_cast<int>(k) + 1)) vals.push_back(r->GetInt(i, static_cast<int>(k) + 1));
+      }
+      src_refs[t.name].push_back({&t.tenant_refs[k], std::move(vals)});
     }
-    if (ids.empty()) continue;
-    auto m = AllocateTargetIds(tgt, tsql, *tt, ids);
+  }
+  if (src_ids[ss.root().name].empty()) {
+    return Status::Refused("tenant " + ref.tenant + " does not exist on cluster " + ref.from,
+                           "check the tenant name and the source cluster (`headshift plan`)");
+  }
+  // Tenant rows pointing at rows of another tenant would point at unrelated rows on the target (preflight
+  // refuses them; this re-checks the snapshot actually copied). It also guarantees every copied reference
+  // lands on a copied row, which is what lets the bulk path skip per-row foreign-key checks.
+  {
+    std::string dangling;
+    for (const auto& [table, refs] : src_refs) {
+      for (const auto& [link, vals] : refs) {
+        const auto& parents = src_ids[link->ref_table];  // sorted
+        int64_t n = 0;
+        for (int64_t v : vals) n += std::binary_search(parents.begin(), parents.end(), v) ? 0 : 1;
+        if (n) dangling += (dangling.empty() ? "" : ", ") + table + "." + link->column + ": " + std::to_string(n) + " row(s)";
+      }
+    }
+    if (!dangling.empty()) {
+      return Status::Refused("rows of tenant " + ref.tenant + " reference rows of another tenant (" + dangling +
+                                 "); nothing was committed",
+                             "run `headshift plan` (dangling_reference) and fix those rows first");
+    }
+  }
+  phase("list_ids");
+  for (const auto& t : ss.tables()) {
+    auto m = AllocateTargetIds(tgt, tsql, *ts.Find(t.name), src_ids[t.name]);
     if (!m.ok()) return m.status();
     if (!m->empty()) rep.remaps[t.name] = std::move(*m);
   }
+  phase("allocate_ids");
+
+  // The record (per row: source id, target id, hash of the mapped row) is computed from the same snapshot
+  // on the second connection, in parallel with the stream.
+  std::string record_sql;
+  for (const auto& t : ss.tables()) {
+    std::vector<std::string> pk_expr = ssql.MappedExprs(t, "t", rep.remaps, ref.to, {t.pk});
+    record_sql += std::string(record_sql.empty() ? "" : " UNION ALL ") + "SELECT " + ssql.Literal(ref.migration_id) +
+                  "::text, " + ssql.Literal(t.name) + "::text, t." + ssql.Ident(t.pk) + "::bigint, (" + pk_expr[0] +
+                  ")::bigint, " + ssql.MappedHash(t, "t", rep.remaps, ref.to) + " FROM " + ssql.Ident(t.name) + " t" +
+                  ssql.MapJoins(t, "t", rep.remaps) + " WHERE " + ssql.MemberPredicate(t, "t", src_sel);
+  }
+  const std::string record_out = "COPY (" + record_sql + ") TO STDOUT (FORMAT binary)";
+  const std::string snapshot_sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT " +
+                                   ssql.Literal(snapshot);
+  Status record_status;
+  std::string record_data;
+  PgConn& rconn = **recorder_conn;
+  std::thread recorder([&] {
+    record_status = rconn.ExecScript(snapshot_sql);
+    if (!record_status.ok()) return;
+    auto data = CopyOutToBuffer(rconn, record_out);
+    if (!data.ok()) {
+      record_status = data.status();
+      return;
+    }
+    record_data = std::move(*data);
+    (void)rconn.ExecScript("COMMIT");
+  });
+  struct Joiner {
+    std::thread& t;
+    ~Joiner() {
+      if (t.joinable()) t.join();
+    }
+  } joiner{recorder};
+
+  // Foreign keys: checked per row by PostgreSQL's triggers, or — when allowed and nothing else hangs off
+  // the tables — once per foreign key after the load (as logical replication applies rows), which is
+  // several times cheaper. Every copied reference points at a row copied in this transaction or at a row
+  // locked FOR KEY SHARE below, so the result is the same.
+  bool bulk_fk = !opts.per_row_fk_checks;
+  for (const auto& t : ts.tables()) {
+    const TableInfo* info = (*tcat)->Find(t.name);
+    if (t.has_user_triggers || !info) bulk_fk = false;
+    for (const auto& fk : info ? info->foreign_keys : std::vector<ForeignKey>{}) {
+      if (fk.columns.size() != 1) bulk_fk = false;
+    }
+  }
+  if (bulk_fk) {
+    HS_RETURN_IF_ERROR(tgt.ExecScript("SAVEPOINT headshift_fk"));
+    if (tgt.ExecScript("SET LOCAL session_replication_role = replica").ok()) {
+      HS_RETURN_IF_ERROR(tgt.ExecScript("RELEASE SAVEPOINT headshift_fk"));
+    } else {
+      HS_RETURN_IF_ERROR(tgt.ExecScript("ROLLBACK TO SAVEPOINT headshift_fk"));
+      bulk_fk = false;  // the role may not set it: per-row checks
+    }
+  }
+  rep.fk_checks = bulk_fk ? "bulk" : "triggers";
 
   // Stream every table, parents first.
   for (const auto& t : ss.tables()) {
@@ -296,63 +394,52 @@ StatusOr<CopyReport> Copier::CopySplit(const MoveRef& ref, const CopyOptions& op
     rep.tables.push_back(tc);
     HS_RETURN_IF_ERROR(Progress(opts, {t.name, tc.rows, true, src_pid, tgt_pid}));
   }
+  phase("stream");
 
-  // Record per-row hashes on the target while the source computes its side in the same snapshot.
-  std::string src_sums;
-  for (const auto& t : ss.tables()) {
-    src_sums += std::string(src_sums.empty() ? "" : " UNION ALL ") + "SELECT " + ssql.Literal(t.name) +
-                "::text, count(*), COALESCE(sum(" + ssql.MappedHash(t, "t", rep.remaps, ref.to) + "), 0)::text FROM " +
-                ssql.Ident(t.name) + " t" + ssql.MapJoins(t, "t", rep.remaps) + " WHERE " +
-                ssql.MemberPredicate(t, "t", src_sel);
+  // The record joins the copy in the same transaction.
+  recorder.join();
+  if (!record_status.ok()) return record_status.WithContext("recording the copy (nothing was committed)");
+  auto loaded = CopyInFromBuffer(tgt, "COPY headshift_copy_rows (migration_id, tbl, source_id, target_id, row_hash) "
+                                      "FROM STDIN (FORMAT binary)", record_data);
+  if (!loaded.ok()) return loaded.status().WithContext("recording the copy (nothing was committed)");
+  int64_t expected = 0;
+  for (const auto& tc : rep.tables) expected += tc.rows;
+  if (*loaded != expected) {
+    return Status::Failed("recorded " + std::to_string(*loaded) + " rows but copied " + std::to_string(expected) +
+                          "; nothing was committed");
   }
-  HS_RETURN_IF_ERROR(SendQuery(src, src_sums));
-  Sums tgt_sums;
-  Status rec_status;
-  for (const auto& t : ss.tables()) {
-    const TenantTable* tt = ts.Find(t.name);
-    const auto& ids = src_ids[t.name];
-    if (ids.empty()) {
-      tgt_sums[t.name] = {0, "0"};
-      continue;
+  phase("record");
+  if (bulk_fk) {
+    HS_RETURN_IF_ERROR(tgt.ExecScript("SET LOCAL session_replication_role = origin"));
+    const std::string mig = tsql.Literal(ref.migration_id);
+    for (const auto& t : ts.tables()) {
+      if (src_ids[t.name].empty()) continue;
+      // The copied rows: joined through the record loaded above.
+      const std::string copied = " FROM headshift_copy_rows s JOIN " + tsql.Ident(t.name) + " c ON c." + tsql.Ident(t.pk) +
+                                 " = s.target_id WHERE s.migration_id = " + mig + " AND s.tbl = " + tsql.Literal(t.name);
+      for (const auto& fk : (*tcat)->Find(t.name)->foreign_keys) {
+        // References into tenant tables land on rows copied in this transaction by construction (listing
+        // check above, same id map for parents and children): nothing to look up.
+        if (ts.Find(fk.ref_table)) continue;
+        const std::string col = "c." + tsql.Ident(fk.columns[0]);
+        const std::string ref_t = tsql.Ident(fk.ref_table), ref_c = "r." + tsql.Ident(fk.ref_columns[0]);
+        {
+          // A table that does not move: keep the referenced rows from being deleted until we commit.
+          auto lock = tgt.Exec("SELECT count(*) FROM (SELECT 1 FROM " + ref_t + " r WHERE " + ref_c + " IN (SELECT " + col +
+                               copied + ") FOR KEY SHARE OF r) x");
+          if (!lock.ok()) return lock.status().WithContext("locking rows referenced by " + t.name);
+        }
+        auto r = tgt.Exec("SELECT count(*)" + copied + " AND " + col + " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM " +
+                          ref_t + " r WHERE " + ref_c + " = " + col + ")");
+        if (!r.ok()) return r.status().WithContext("checking foreign key " + fk.name);
+        if (r->Get(0, 0) != "0") {
+          return Status::Failed(r->Get(0, 0) + " copied " + t.name + " row(s) violate foreign key " + fk.name +
+                                    "; nothing was committed",
+                                "run `headshift plan`: a dangling reference on the source?");
+        }
+      }
     }
-    std::map<int64_t, int64_t> fwd;
-    for (const auto& [o, n] : rep.remaps[t.name]) fwd[o] = n;
-    std::vector<int64_t> tids, olds, news;
-    tids.reserve(ids.size());
-    for (int64_t id : ids) {
-      auto it = fwd.find(id);
-      tids.push_back(it == fwd.end() ? id : it->second);
-    }
-    for (const auto& [o, n] : rep.remaps[t.name]) {
-      olds.push_back(o);
-      news.push_back(n);
-    }
-    std::string reverse = olds.empty() ? "" : " LEFT JOIN (SELECT unnest(" + RowSql::IdArray(news) + ") AS n, unnest(" +
-                                                  RowSql::IdArray(olds) + ") AS o) m ON m.n = t." + tsql.Ident(tt->pk);
-    std::string source_id = olds.empty() ? "t." + tsql.Ident(tt->pk) : "COALESCE(m.o, t." + tsql.Ident(tt->pk) + ")";
-    auto r = tgt.Exec("WITH ins AS (INSERT INTO headshift_copy_rows (migration_id, tbl, source_id, target_id, row_hash) "
-                      "SELECT " + mig + ", " + tsql.Literal(t.name) + ", " + source_id + ", t." + tsql.Ident(tt->pk) + ", " +
-                      tsql.RawHash(*tt, "t") + " FROM " + tsql.Ident(tt->name) + " t" + reverse + " WHERE t." +
-                      tsql.Ident(tt->pk) + " = ANY(" + RowSql::IdArray(tids) + ") RETURNING row_hash) "
-                      "SELECT count(*), COALESCE(sum(row_hash), 0)::text FROM ins");
-    if (!r.ok()) {
-      rec_status = r.status().WithContext("recording the copy of " + t.name);
-      break;
-    }
-    tgt_sums[t.name] = {r->GetInt(0, 0), r->Get(0, 1)};
-  }
-  auto sr = AwaitResult(src);
-  if (!rec_status.ok()) return rec_status;
-  if (!sr.ok()) return sr.status().WithContext("checksumming the source");
-  Sums src_sum = ReadSums(*sr);
-  for (const auto& t : ss.tables()) {
-    if (src_sum[t.name] != tgt_sums[t.name]) {
-      return Status::Failed("the copy of " + t.name + " does not match its source (" +
-                                std::to_string(src_sum[t.name].first) + " rows, checksum " + src_sum[t.name].second +
-                                " on the source; " + std::to_string(tgt_sums[t.name].first) + " rows, checksum " +
-                                tgt_sums[t.name].second + " on the target); nothing was committed",
-                            "a trigger or default on the target rewrites copied rows? compare the two schemas");
-    }
+    phase("fk_checks");
   }
   for (auto it = rep.remaps.begin(); it != rep.remaps.end();) {
     it = it->second.empty() ? rep.remaps.erase(it) : std::next(it);
@@ -364,6 +451,8 @@ StatusOr<CopyReport> Copier::CopySplit(const MoveRef& ref, const CopyOptions& op
   if (!h.ok()) return h.status().WithContext("recording the copy");
   HS_RETURN_IF_ERROR(ttx.Commit());
   (void)stx.Commit();  // read-only snapshot
+  phase("commit");
+  rep.phases_ms = phases;
   rep.elapsed_ms = MsSince(t0);
   return rep;
 }

@@ -10,9 +10,15 @@
 // the largest id involved, keeps source ids that are free on the target and gives taken ones fresh
 // sequence values; then each table is streamed with binary COPY from source to target in foreign-key
 // order, every primary/foreign key mapped and the cluster column rewritten inside the source SELECT.
-// Before committing, the per-table row count and checksum of the mapped source rows (same snapshot) must
-// equal those of the target rows; otherwise nothing is committed. Sequences stay advanced even if the
-// copy is rolled back (harmless gaps).
+// Meanwhile a second source connection, on the same exported snapshot, computes the record (source id,
+// target id, hash of the mapped row), which is COPYed into headshift_copy_rows in the same target
+// transaction; its row count must equal the copied rows. Content is proven by Verify, which compares both
+// sides against this record (the orchestrator runs it right after; it undoes a bad copy).
+// Foreign keys: when the role may SET session_replication_role and the tenant tables have no user
+// triggers and only one-column foreign keys, PostgreSQL's per-row FK triggers are skipped during the load
+// (as logical replication does) and each foreign key is checked once, set-based, before commit; rows of
+// tables that do not move are locked FOR KEY SHARE. Otherwise the triggers check each row. Either way a
+// violation commits nothing. Sequences stay advanced even if the copy is rolled back (harmless gaps).
 //
 // Thread-safety: not thread-safe.
 #pragma once

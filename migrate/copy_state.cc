@@ -11,7 +11,7 @@ StatusOr<std::optional<CopyHeader>> ReadCopyHeader(PgConn& conn, const std::stri
   auto r = conn.Exec(
       "SELECT migration_id, tenant, from_cluster, to_cluster, layout, "
       "to_char(copied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), report::text, "
-      "retiring_at IS NOT NULL, retired_at IS NOT NULL FROM headshift_copies WHERE migration_id = $1",
+      "retiring_at IS NOT NULL, retired_at IS NOT NULL, caught_up_at IS NOT NULL FROM headshift_copies WHERE migration_id = $1",
       {migration_id});
   if (!r.ok()) return r.status().WithContext("reading the copy record of " + migration_id);
   if (r->rows() == 0) return std::optional<CopyHeader>();
@@ -26,6 +26,7 @@ StatusOr<std::optional<CopyHeader>> ReadCopyHeader(PgConn& conn, const std::stri
   if (j.is_object()) h.report = j;
   h.retiring = r->Get(0, 7) == "t";
   h.retired = r->Get(0, 8) == "t";
+  h.caught_up = r->Get(0, 9) == "t";
   return std::optional<CopyHeader>(h);
 }
 

@@ -27,6 +27,7 @@ struct CopyHeader {
   std::string layout;
   std::string copied_at;
   nlohmann::json report = nlohmann::json::object();
+  bool caught_up = false;  // a catch-up ran: the cut happened, the target is authoritative
   bool retiring = false;
   bool retired = false;
 };

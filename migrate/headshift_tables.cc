@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS headshift_copies (
   layout text NOT NULL,
   copied_at timestamptz NOT NULL DEFAULT now(),
   report jsonb NOT NULL DEFAULT '{}'::jsonb,
+  caught_up_at timestamptz,
   retiring_at timestamptz,
   retired_at timestamptz
 );

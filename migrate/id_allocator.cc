@@ -1,6 +1,7 @@
 #include "migrate/id_allocator.h"
 
 #include <algorithm>
+#include <iterator>
 
 namespace headshift::migrate {
 
@@ -16,22 +17,32 @@ StatusOr<IdMap> AllocateTargetIds(PgConn& target, const RowSql& sql, const Tenan
                           "(SELECT COALESCE(max(" + pk + "), 0) FROM " + tab + "), " + std::to_string(max_src) + ", 1))");
     if (!sv.ok()) return sv.status().WithContext("advancing the id sequence of " + t.name);
   }
-  auto taken = target.Exec("SELECT " + pk + " FROM " + tab + " WHERE " + pk + " = ANY(" + RowSql::IdArray(source_ids) +
-                           ") ORDER BY 1");
-  if (!taken.ok()) return taken.status().WithContext("checking ids of " + t.name);
-  if (taken->rows() == 0) return out;
+  // The target ids within [min, max] of the incoming ones (an index range scan), intersected here: cheaper
+  // than shipping thousands of ids to the server, and exact.
+  const int64_t min_src = *std::min_element(source_ids.begin(), source_ids.end());
+  auto range = target.Exec("SELECT " + pk + "::bigint FROM " + tab + " WHERE " + pk + " BETWEEN " +
+                           std::to_string(min_src) + " AND " + std::to_string(max_src) + " ORDER BY 1");
+  if (!range.ok()) return range.status().WithContext("checking ids of " + t.name);
+  std::vector<int64_t> existing;
+  existing.reserve(range->rows());
+  for (int i = 0; i < range->rows(); ++i) existing.push_back(range->GetInt(i, 0));
+  std::vector<int64_t> sorted = source_ids;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<int64_t> taken;
+  std::set_intersection(sorted.begin(), sorted.end(), existing.begin(), existing.end(), std::back_inserter(taken));
+  if (taken.empty()) return out;
   std::vector<int64_t> fresh;
   if (!t.sequence.empty()) {
     auto nv = target.Exec("SELECT nextval(" + sql.Literal(t.sequence) + "::regclass) FROM generate_series(1, " +
-                          std::to_string(taken->rows()) + ")");
+                          std::to_string(taken.size()) + ")");
     if (!nv.ok()) return nv.status().WithContext("allocating ids for " + t.name);
     for (int i = 0; i < nv->rows(); ++i) fresh.push_back(nv->GetInt(i, 0));
   } else {
     auto mx = target.Exec("SELECT GREATEST(COALESCE(max(" + pk + "), 0), " + std::to_string(max_src) + ") FROM " + tab);
     if (!mx.ok()) return mx.status().WithContext("allocating ids for " + t.name);
-    for (int i = 0; i < taken->rows(); ++i) fresh.push_back(mx->GetInt(0, 0) + 1 + i);
+    for (size_t i = 0; i < taken.size(); ++i) fresh.push_back(mx->GetInt(0, 0) + 1 + static_cast<int64_t>(i));
   }
-  for (int i = 0; i < taken->rows(); ++i) out.push_back({taken->GetInt(i, 0), fresh[i]});
+  for (size_t i = 0; i < taken.size(); ++i) out.push_back({taken[i], fresh[i]});
   return out;
 }
 

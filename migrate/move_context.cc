@@ -1,6 +1,7 @@
 #include "migrate/move_context.h"
 
 #include <cctype>
+#include <thread>
 
 namespace headshift::migrate {
 
@@ -12,8 +13,40 @@ StatusOr<MoveContext::Entry*> MoveContext::Load(const std::string& cluster) {
   if (!conn.ok()) return conn.status();
   auto cat = ReadCatalog(**conn);
   if (!cat.ok()) return cat.status().WithContext("cluster " + cluster);
+  return Store(cluster, std::move(*cat));
+}
+
+Status MoveContext::Prefetch(const std::vector<std::string>& clusters) {
+  HS_RETURN_IF_ERROR(dbs_.ConnectAll(clusters));
+  std::vector<std::string> todo;
+  std::vector<PgConn*> conns;
+  for (const auto& c : clusters) {
+    std::string key = dbs_.DatabaseKey(c);
+    if (cache_.count(key)) continue;
+    bool dup = false;
+    for (const auto& t : todo) dup |= dbs_.DatabaseKey(t) == key;
+    if (dup) continue;
+    auto conn = dbs_.Conn(c);
+    if (!conn.ok()) return conn.status();
+    todo.push_back(c);
+    conns.push_back(*conn);
+  }
+  std::vector<StatusOr<Catalog>> results(todo.size(), Status::Failed("not read"));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < todo.size(); ++i) {
+    threads.emplace_back([&, i] { results[i] = ReadCatalog(*conns[i]); });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < todo.size(); ++i) {
+    if (!results[i].ok()) return results[i].status().WithContext("cluster " + todo[i]);
+    Store(todo[i], std::move(*results[i]));
+  }
+  return Status::Ok();
+}
+
+MoveContext::Entry* MoveContext::Store(const std::string& cluster, Catalog catalog) {
   auto e = std::make_unique<Entry>();
-  e->catalog = std::move(*cat);
+  e->catalog = std::move(catalog);
   auto s = TenantSchema::Resolve(profile_, e->catalog);
   if (s.ok()) {
     e->schema = std::make_unique<TenantSchema>(std::move(*s));
@@ -21,7 +54,7 @@ StatusOr<MoveContext::Entry*> MoveContext::Load(const std::string& cluster) {
     e->schema_status = s.status().WithContext(dbs_.shared() ? "database" : "database of cluster " + cluster);
   }
   Entry* raw = e.get();
-  cache_[key] = std::move(e);
+  cache_[dbs_.DatabaseKey(cluster)] = std::move(e);
   return raw;
 }
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "migrate/catalog.h"
 #include "migrate/cluster_databases.h"
@@ -28,6 +29,9 @@ class MoveContext {
   StatusOr<const Catalog*> CatalogOf(const std::string& cluster);
   // The profile resolved against `cluster`'s database (cached). BadInput when they do not match.
   StatusOr<const TenantSchema*> Schema(const std::string& cluster);
+  // Reads the catalogs of several clusters' databases at once (one thread per database), so a step
+  // touching two databases pays for one catalog read. Optional: Schema()/CatalogOf() load lazily.
+  Status Prefetch(const std::vector<std::string>& clusters);
   // Forgets cached catalogs (after DDL).
   void Invalidate() { cache_.clear(); }
 
@@ -47,6 +51,7 @@ class MoveContext {
     Status schema_status;
   };
   StatusOr<Entry*> Load(const std::string& cluster);
+  Entry* Store(const std::string& cluster, Catalog catalog);
 
   ClusterDatabases& dbs_;
   SchemaProfile profile_;

@@ -1,5 +1,7 @@
 #include "migrate/pg_copy.h"
 
+#include <algorithm>
+
 #include "common/redact.h"
 
 namespace headshift::migrate {
@@ -137,6 +139,63 @@ StatusOr<CopyStreamResult> StreamCopy(PgConn& source, const std::string& copy_ou
   }
   out.rows = tag.empty() ? 0 : std::stoll(tag);
   return out;
+}
+
+StatusOr<std::string> CopyOutToBuffer(PgConn& conn, const std::string& copy_out) {
+  PGconn* c = conn.raw();
+  PGresult* r = PQexec(c, copy_out.c_str());
+  ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  std::string err = r ? Trim(Redact(PQresultErrorMessage(r))) : ConnError(c);
+  PQclear(r);
+  if (st != PGRES_COPY_OUT) return Status::Failed("COPY did not start: " + (err.empty() ? ConnError(c) : err));
+  std::string out;
+  for (;;) {
+    char* buf = nullptr;
+    int n = PQgetCopyData(c, &buf, 0);
+    if (n == -1) break;
+    if (n == -2) {
+      std::string e = ConnError(c);
+      DrainResults(c);
+      return Status::Failed("COPY failed: " + e);
+    }
+    out.append(buf, n);
+    PQfreemem(buf);
+  }
+  std::string e = DrainResults(c);
+  if (!e.empty() || PQstatus(c) != CONNECTION_OK) return Status::Failed("COPY failed: " + (e.empty() ? ConnError(c) : e));
+  return out;
+}
+
+StatusOr<int64_t> CopyInFromBuffer(PgConn& conn, const std::string& copy_in, const std::string& data) {
+  PGconn* c = conn.raw();
+  PGresult* r = PQexec(c, copy_in.c_str());
+  ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  std::string err = r ? Trim(Redact(PQresultErrorMessage(r))) : ConnError(c);
+  PQclear(r);
+  if (st != PGRES_COPY_IN) return Status::Failed("COPY did not start: " + (err.empty() ? ConnError(c) : err));
+  constexpr size_t kChunk = 256 * 1024;
+  for (size_t off = 0; off < data.size(); off += kChunk) {
+    size_t n = std::min(kChunk, data.size() - off);
+    if (PQputCopyData(c, data.data() + off, static_cast<int>(n)) != 1) {
+      std::string e = ConnError(c);
+      DrainResults(c);
+      return Status::Failed("COPY failed: " + e);
+    }
+  }
+  if (PQputCopyEnd(c, nullptr) != 1) {
+    std::string e = ConnError(c);
+    DrainResults(c);
+    return Status::Failed("COPY failed: " + e);
+  }
+  std::string tag, e;
+  while (PGresult* res = PQgetResult(c)) {
+    if (PQresultStatus(res) == PGRES_COMMAND_OK) tag = PQcmdTuples(res);
+    else if (e.empty()) e = Trim(Redact(PQresultErrorMessage(res)));
+    PQclear(res);
+    if (PQstatus(c) != CONNECTION_OK) break;
+  }
+  if (!e.empty() || PQstatus(c) != CONNECTION_OK) return Status::Failed("COPY failed: " + (e.empty() ? ConnError(c) : e));
+  return tag.empty() ? int64_t{0} : static_cast<int64_t>(std::stoll(tag));
 }
 
 Status SendQuery(PgConn& conn, const std::string& sql) {

@@ -32,6 +32,12 @@ StatusOr<CopyStreamResult> StreamCopy(PgConn& source, const std::string& copy_ou
                                       const std::string& copy_in, const CopyProgressFn& progress = {},
                                       int64_t every_rows = 0);
 
+// Runs `copy_out` (COPY ... TO STDOUT) and returns the whole stream (small streams only: it is held in
+// memory). Used to compute on one connection what another one will load.
+StatusOr<std::string> CopyOutToBuffer(PgConn& conn, const std::string& copy_out);
+// Runs `copy_in` (COPY ... FROM STDIN) feeding it `data`; returns the rows loaded.
+StatusOr<int64_t> CopyInFromBuffer(PgConn& conn, const std::string& copy_in, const std::string& data);
+
 // Sends `sql` on `conn` without waiting (PQsendQuery); collect it with AwaitResult. Lets headshift
 // compute the source and target sides of a checksum at the same time.
 Status SendQuery(PgConn& conn, const std::string& sql);

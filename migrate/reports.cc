@@ -42,8 +42,10 @@ nlohmann::json CopyReport::ToJson() const {
     rem[table] = {{"count", m.size()}, {"sample", sample}};
   }
   nlohmann::json j = RefJson(ref);
+  nlohmann::json phases = nlohmann::json::object();
+  for (const auto& [name, ms] : phases_ms) phases[name] = ms;
   j.update({{"layout", layout}, {"rows", rows}, {"tables", tabs}, {"remaps", rem}, {"resumed", resumed},
-            {"elapsed_ms", elapsed_ms}});
+            {"fk_checks", fk_checks}, {"elapsed_ms", elapsed_ms}, {"phases_ms", phases}});
   return j;
 }
 
@@ -53,11 +55,13 @@ nlohmann::json VerifyReport::ToJson() const {
     tabs.push_back({{"table", t.table}, {"source_rows", t.source_rows}, {"target_rows", t.target_rows},
                     {"copied_rows", t.copied_rows}, {"source_checksum", t.source_checksum},
                     {"target_checksum", t.target_checksum}, {"copy_checksum", t.copy_checksum},
-                    {"late_writes", t.late_writes}, {"mismatches", t.mismatches}});
+                    {"late_writes", t.late_writes}, {"target_writes", t.target_writes},
+                    {"mismatches", t.mismatches}});
   }
   nlohmann::json j = RefJson(ref);
   j.update({{"layout", layout}, {"ok", ok}, {"undone", undone}, {"tables", tabs},
             {"mismatches", IssuesJson(mismatches)}, {"late_writes", IssuesJson(late_writes)},
+            {"target_writes", IssuesJson(target_writes)}, {"after_cut", after_cut},
             {"elapsed_ms", elapsed_ms}});
   return j;
 }

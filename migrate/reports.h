@@ -37,6 +37,8 @@ struct CopyOptions {
   // aborts the copy (nothing is committed). Progress bars use it; tests use it to pause mid-copy.
   std::function<Status(const CopyProgress&)> on_progress;
   int64_t progress_every_rows = 0;
+  // Force PostgreSQL's per-row foreign-key triggers even when the bulk check is possible (see Copier).
+  bool per_row_fk_checks = false;
 };
 
 struct TableCopy {
@@ -53,7 +55,9 @@ struct CopyReport {
   std::vector<TableCopy> tables;  // foreign-key order
   IdMaps remaps;                  // old -> new for every id that changed
   bool resumed = false;           // an earlier run had already committed this copy
+  std::string fk_checks;          // "triggers" (per row) or "bulk" (one set-based check per foreign key)
   double elapsed_ms = 0;
+  std::vector<std::pair<std::string, double>> phases_ms;  // where the time went
 
   int64_t TotalRows() const;
   nlohmann::json ToJson() const;  // remaps summarised (count + first pairs)
@@ -76,6 +80,7 @@ struct TableVerify {
   std::string target_checksum;
   std::string copy_checksum;    // recorded at the last sync
   int64_t late_writes = 0;      // source changes since the copy (catch-up applies them)
+  int64_t target_writes = 0;    // target changes after the cut
   int64_t mismatches = 0;
 };
 
@@ -85,6 +90,10 @@ struct VerifyReport {
   std::vector<TableVerify> tables;
   std::vector<RowIssue> mismatches;   // the copy is wrong: verify fails and undoes the copy
   std::vector<RowIssue> late_writes;  // the source moved on: fine, catch-up handles them
+  // After a catch-up (the cut happened, the target serves the tenant): target rows changed, deleted or
+  // added since the last sync. Reported, never a mismatch, and the copy is never undone.
+  std::vector<RowIssue> target_writes;
+  bool after_cut = false;
   bool ok = false;
   bool undone = false;  // the copy was undone because of mismatches
   double elapsed_ms = 0;

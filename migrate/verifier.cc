@@ -114,6 +114,17 @@ Status Verifier::VerifySplit(const MoveRef& ref, VerifyReport& rep) {
   RowSql tsql(tgt, ts);
   const TenantSelector src_sel = ctx_.Selector(ref.tenant, ref.from);
   const TenantSelector tgt_sel = ctx_.Selector(ref.tenant, ref.to);
+  rep.after_cut = (*header)->caught_up;
+  // Before the cut nothing may write to the copy; after it, the target serves the tenant and writes.
+  auto target_issue = [&](RowIssue issue, TableVerify& tv) {
+    if (rep.after_cut) {
+      rep.target_writes.push_back(std::move(issue));
+      ++tv.target_writes;
+    } else {
+      rep.mismatches.push_back(std::move(issue));
+      ++tv.mismatches;
+    }
+  };
 
   // Both sides at once: the source in one snapshot, the target (recorded rows + recorded hashes).
   PgTx stx(src);
@@ -127,11 +138,19 @@ Status Verifier::VerifySplit(const MoveRef& ref, VerifyReport& rep) {
   HS_RETURN_IF_ERROR(SendQuery(src, src_q));
   auto tr = tgt.Exec(TargetSums(tsql, ts, ref.migration_id));
   auto rr = tgt.Exec(RecordedSums(tsql, ref.migration_id));
+  // The tenant's rows on the target, however written: more than the recorded ones present = extras.
+  std::string member_q;
+  for (const auto& t : ts.tables()) {
+    member_q += std::string(member_q.empty() ? "" : " UNION ALL ") + "SELECT " + tsql.Literal(t.name) +
+                "::text, count(*), '' FROM " + tsql.Ident(t.name) + " t WHERE " + tsql.MemberPredicate(t, "t", tgt_sel);
+  }
+  auto mr = tgt.Exec(member_q);
   auto sr = AwaitResult(src);
   if (!tr.ok()) return tr.status().WithContext("checksumming the target");
   if (!rr.ok()) return rr.status().WithContext("reading the recorded checksums");
+  if (!mr.ok()) return mr.status().WithContext("counting the tenant's rows on the target");
   if (!sr.ok()) return sr.status().WithContext("checksumming the source");
-  Sums s_sums = ReadSums(*sr), t_sums = ReadSums(*tr), r_sums = ReadSums(*rr);
+  Sums s_sums = ReadSums(*sr), t_sums = ReadSums(*tr), r_sums = ReadSums(*rr), m_sums = ReadSums(*mr);
 
   std::map<std::string, std::map<int64_t, CopyRow>> rows;
   bool rows_loaded = false;
@@ -145,10 +164,11 @@ Status Verifier::VerifySplit(const MoveRef& ref, VerifyReport& rep) {
     auto rit = r_sums.find(t.name);
     tv.copied_rows = rit == r_sums.end() ? 0 : rit->second.first;
     tv.copy_checksum = rit == r_sums.end() ? "0" : rit->second.second;
-    auto extras = TargetExtras(tgt, tsql, *ts.Find(t.name), tgt_sel, ref.migration_id);
-    if (!extras.ok()) return extras.status();
-    for (int64_t id : *extras) rep.mismatches.push_back({t.name, 0, id, "extra on target (not written by the copy)"});
-    tv.mismatches += static_cast<int64_t>(extras->size());
+    if (m_sums[t.name].first != tv.target_rows) {
+      auto extras = TargetExtras(tgt, tsql, *ts.Find(t.name), tgt_sel, ref.migration_id);
+      if (!extras.ok()) return extras.status();
+      for (int64_t id : *extras) target_issue({t.name, 0, id, "extra on target (not written by the copy)"}, tv);
+    }
     bool same = tv.source_rows == tv.copied_rows && tv.source_checksum == tv.copy_checksum &&
                 tv.target_rows == tv.copied_rows && tv.target_checksum == tv.copy_checksum;
     if (!same) {
@@ -167,11 +187,9 @@ Status Verifier::VerifySplit(const MoveRef& ref, VerifyReport& rep) {
       for (const auto& [sid, r] : rec) {
         auto ti = t_now->find(r.target_id);
         if (ti == t_now->end()) {
-          rep.mismatches.push_back({t.name, sid, r.target_id, "missing on target"});
-          ++tv.mismatches;
+          target_issue({t.name, sid, r.target_id, "missing on target"}, tv);
         } else if (ti->second != r.hash) {
-          rep.mismatches.push_back({t.name, sid, r.target_id, "changed on target"});
-          ++tv.mismatches;
+          target_issue({t.name, sid, r.target_id, "changed on target"}, tv);
         }
         auto si = s_now->find(sid);
         if (si == s_now->end()) {
@@ -211,6 +229,7 @@ Status Verifier::VerifyShared(const MoveRef& ref, VerifyReport& rep) {
   if ((*header)->retired) return Status::BadInput("migration " + ref.migration_id + " was retired; nothing to verify");
   RowSql sql(c, s);
   const TenantSelector at_target = ctx_.Selector(ref.tenant, ref.to);
+  rep.after_cut = (*header)->caught_up;
   PgTx tx(c);
   HS_RETURN_IF_ERROR(tx.Begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
   auto tr = c.Exec(TargetSums(sql, s, ref.migration_id));
@@ -253,12 +272,15 @@ Status Verifier::VerifyShared(const MoveRef& ref, VerifyReport& rep) {
       if (!now.ok()) return now.status();
       for (const auto& [sid, r] : rows[t.name]) {
         auto it = now->find(r.target_id);
-        if (it == now->end()) {
-          rep.mismatches.push_back({t.name, sid, r.target_id, "missing after the move"});
-          ++tv.mismatches;
-        } else if (it->second != r.hash) {
-          rep.mismatches.push_back({t.name, sid, r.target_id, "changed after the move"});
-          ++tv.mismatches;
+        if (it == now->end() || it->second != r.hash) {
+          RowIssue issue{t.name, sid, r.target_id, it == now->end() ? "missing after the move" : "changed after the move"};
+          if (rep.after_cut) {
+            rep.target_writes.push_back(issue);
+            ++tv.target_writes;
+          } else {
+            rep.mismatches.push_back(issue);
+            ++tv.mismatches;
+          }
         }
       }
     }

@@ -8,8 +8,10 @@
 // sync is a late write (catch-up applies it) and does not fail verification.
 //
 // On any mismatch the copy is undone (split: the target rows are deleted; shared: the rows move back) and
-// Failed is returned. So call Verify only before the route flips to the target (afterwards, devices write
-// there legitimately). VerifyOptions::undo_on_mismatch=false only reports.
+// Failed is returned. Verify belongs before the route flips to the target. Once a catch-up ran (the cut
+// happened, devices write to the target legitimately), target-side differences are reported as
+// target_writes instead, never as mismatches, and nothing is ever undone.
+// VerifyOptions::undo_on_mismatch=false only reports.
 //
 // Thread-safety: not thread-safe.
 #pragma once

@@ -193,6 +193,64 @@ TEST_P(MoveTest, SplitCopyRemapsTakenIdsAndRollbackRestoresChecksums) {
   EXPECT_FALSE(copy2->resumed);
 }
 
+TEST(CopyModesTest, PlainRoleCopiesWithPerRowForeignKeyChecks) {
+  LabOptions o;
+  o.split = true;
+  Lab lab = MakeLab("plain_role", o, {Tenant("hsa", "3", 20, 0), Tenant("hsc", "4", 10, 500, "198.18.5.1")});
+  // headscale's usual database role: owns nothing special, may not SET session_replication_role.
+  for (const std::string c : {"3", "4"}) {
+    lab.Exec(c, "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hs_plain') THEN "
+                "CREATE ROLE hs_plain LOGIN; END IF; END $$; "
+                "GRANT USAGE, CREATE ON SCHEMA public TO hs_plain; "
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO hs_plain; "
+                "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO hs_plain");
+  }
+  Config cfg = lab.config;
+  for (auto& cc : cfg.clusters) {
+    std::string dsn = lab.dsn.at(cc.id);
+    dsn.replace(dsn.find("user=postgres"), 13, "user=hs_plain");
+    std::string env = "HS_MIGRATE_TEST_PLAIN_" + cc.id;
+    setenv(env.c_str(), dsn.c_str(), 1);
+    cc.dsn.env = env;
+  }
+  auto mover = TenantMover::Open(cfg);
+  ASSERT_TRUE(mover.ok());
+  MoveRef ref{"m-plain", "hsa", "3", "4"};
+  auto copy = (*mover)->Copy(ref);
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  EXPECT_EQ(copy->fk_checks, "triggers");
+  EXPECT_EQ(copy->tables[2].rows, 20);
+  auto v = (*mover)->Verify(ref);
+  EXPECT_TRUE(v.ok()) << v.status().ToString();
+  // The superuser takes the bulk path for the same copy.
+  auto su = OpenMover(lab);
+  ASSERT_TRUE(su->Rollback(ref).ok());
+  auto again = su->Copy({"m-su", "hsa", "3", "4"});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->fk_checks, "bulk");
+  // Forcing per-row checks is possible.
+  ASSERT_TRUE(su->Rollback({"m-su", "hsa", "3", "4"}).ok());
+  CopyOptions per_row;
+  per_row.per_row_fk_checks = true;
+  auto forced = su->Copy({"m-su2", "hsa", "3", "4"}, per_row);
+  ASSERT_TRUE(forced.ok()) << forced.status().ToString();
+  EXPECT_EQ(forced->fk_checks, "triggers");
+}
+
+TEST(CopyModesTest, CopyRefusesReferencesIntoAnotherTenantEvenWithoutPreflight) {
+  LabOptions o;
+  o.split = true;
+  Lab lab = MakeLab("copy_dangling", o, {Tenant("hsa", "3", 5, 0), Tenant("hsb", "3", 5, 100), Tenant("hsc", "4", 5, 500)});
+  lab.Exec("3", "UPDATE nodes SET auth_key_id = (SELECT min(k.id) FROM pre_auth_keys k JOIN users u ON u.id = k.user_id "
+                "WHERE u.name = 'hsb') WHERE hostname = 'hsa-dev-1'");
+  auto before = lab.AllChecksums();
+  auto mover = OpenMover(lab);
+  auto copy = mover->Copy({"m-dangling", "hsa", "3", "4"});
+  EXPECT_EQ(copy.status().code(), ExitCode::kRefused) << copy.status().ToString();
+  EXPECT_NE(copy.status().message().find("nodes.auth_key_id: 1 row(s)"), std::string::npos) << copy.status().message();
+  EXPECT_EQ(lab.AllChecksums(), before);
+}
+
 INSTANTIATE_TEST_SUITE_P(ClusterIdTypes, MoveTest, ::testing::Values(false, true),
                          [](const auto& i) { return std::string(i.param ? "text" : "bigint"); });
 

@@ -1,0 +1,87 @@
+// The schema profile format: the built-in headscale profile parses to what the code expects, and
+// malformed profiles are refused with the key that is wrong.
+#include "migrate/schema_profile.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace headshift::migrate {
+namespace {
+
+TEST(SchemaProfileTest, BuiltInHeadscaleProfile) {
+  auto p = LoadSchemaProfile("");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->name, "headscale");
+  EXPECT_EQ(p->origin, "built-in");
+  EXPECT_EQ(p->cluster_column, "cluster_id");
+  EXPECT_EQ(p->root_table, "users");
+  EXPECT_EQ(p->root_key, "name");
+  EXPECT_EQ(p->device_table, "nodes");
+  EXPECT_EQ(p->device_soft_delete, "deleted_at");
+  ASSERT_EQ(p->tables.size(), 2u);
+  EXPECT_EQ(p->tables[0].table, "pre_auth_keys");
+  EXPECT_EQ(p->tables[1].table, "nodes");
+  ASSERT_EQ(p->tables[1].owners.size(), 2u);
+  EXPECT_EQ(p->tables[1].owners[1].column, "auth_key_id");
+  EXPECT_EQ(p->tables[1].unique_in_cluster,
+            (std::vector<std::string>{"ipv4", "ipv6", "given_name", "node_key", "machine_key"}));
+  EXPECT_TRUE(p->IsStatic("api_keys"));
+  EXPECT_TRUE(p->IsTenantTable("users"));
+  EXPECT_FALSE(p->IsTenantTable("policies"));
+  // The compiled-in text is the shipped file.
+  std::ifstream f(std::string(HEADSHIFT_SOURCE_DIR) + "/migrate/profiles/headscale.yaml");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  EXPECT_EQ(ss.str(), DefaultSchemaProfileYaml());
+}
+
+TEST(SchemaProfileTest, ForkTablesWithExplicitReferences) {
+  auto p = ParseSchemaProfile(R"(
+profile: fork
+cluster_column: tenant_cluster
+tenant: {table: accounts, key: slug}
+tables:
+  - table: devices
+    owners: [{column: account_ref, references: accounts}]
+  - table: routes
+    owners: [device_id]
+    unique_in_cluster: [prefix]
+static: [settings]
+)", "fork.yaml");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->device_table, "accounts");  // no devices section: count root rows
+  EXPECT_EQ(p->tables[0].owners[0].references, "accounts");
+  EXPECT_TRUE(p->tables[1].owners[0].references.empty());
+}
+
+TEST(SchemaProfileTest, RefusesMalformedProfilesNamingTheKey) {
+  struct Case {
+    const char* yaml;
+    const char* expect;
+  } cases[] = {
+      {"profile: x\ncluster_column: c\ntenant: {table: u, key: n}\nextra: 1\n", "extra: unknown key"},
+      {"profile: x\ntenant: {table: u, key: n}\n", "cluster_column: required"},
+      {"profile: x\ncluster_column: c\ntenant: {table: u}\n", "tenant.key: required"},
+      {"profile: x\ncluster_column: c\ntenant: {table: u, key: n}\ntables: [{table: t}]\n", "tables[0].owners: required"},
+      {"profile: x\ncluster_column: c\ntenant: {table: u, key: n}\ntables: [{table: u, owners: [a]}]\n", "listed twice"},
+      {"profile: x\ncluster_column: c\ntenant: {table: u, key: n}\ntables: [{table: t, owners: [a], uniq: [b]}]\n",
+       "tables[0].uniq: unknown key"},
+      {"profile: x\ncluster_column: c\ntenant: {table: u, key: n}\ndevices: {table: nodes}\n", "devices.table"},
+      {"profile: x\ncluster_column: c\ntenant: {table: u, key: n}\nstatic: [u]\n", "also a tenant table"},
+      {"profile: [\n", "not valid YAML"},
+      {"", "is empty"},
+  };
+  for (const auto& c : cases) {
+    auto p = ParseSchemaProfile(c.yaml, "p.yaml");
+    ASSERT_FALSE(p.ok()) << c.yaml;
+    EXPECT_EQ(p.status().code(), ExitCode::kBadInput);
+    EXPECT_NE(p.status().message().find(c.expect), std::string::npos) << c.expect << " in: " << p.status().message();
+  }
+  auto missing = LoadSchemaProfile("/nonexistent/profile.yaml");
+  EXPECT_EQ(missing.status().code(), ExitCode::kBadInput);
+}
+
+}  // namespace
+}  // namespace headshift::migrate
