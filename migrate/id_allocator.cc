@@ -5,6 +5,25 @@
 
 namespace headshift::migrate {
 
+StatusOr<std::vector<int64_t>> TakenTargetIds(PgConn& target, const RowSql& sql, const TenantTable& t,
+                                              const std::vector<int64_t>& source_ids) {
+  std::vector<int64_t> taken;
+  if (source_ids.empty()) return taken;
+  const int64_t min_src = *std::min_element(source_ids.begin(), source_ids.end());
+  const int64_t max_src = *std::max_element(source_ids.begin(), source_ids.end());
+  const std::string pk = sql.Ident(t.pk), tab = sql.Ident(t.name);
+  auto range = target.Exec("SELECT " + pk + "::bigint FROM " + tab + " WHERE " + pk + " BETWEEN " +
+                           std::to_string(min_src) + " AND " + std::to_string(max_src) + " ORDER BY 1");
+  if (!range.ok()) return range.status().WithContext("checking ids of " + t.name);
+  std::vector<int64_t> existing;
+  existing.reserve(range->rows());
+  for (int i = 0; i < range->rows(); ++i) existing.push_back(range->GetInt(i, 0));
+  std::vector<int64_t> sorted = source_ids;
+  std::sort(sorted.begin(), sorted.end());
+  std::set_intersection(sorted.begin(), sorted.end(), existing.begin(), existing.end(), std::back_inserter(taken));
+  return taken;
+}
+
 StatusOr<IdMap> AllocateTargetIds(PgConn& target, const RowSql& sql, const TenantTable& t,
                                   const std::vector<int64_t>& source_ids) {
   IdMap out;
@@ -17,19 +36,9 @@ StatusOr<IdMap> AllocateTargetIds(PgConn& target, const RowSql& sql, const Tenan
                           "(SELECT COALESCE(max(" + pk + "), 0) FROM " + tab + "), " + std::to_string(max_src) + ", 1))");
     if (!sv.ok()) return sv.status().WithContext("advancing the id sequence of " + t.name);
   }
-  // The target ids within [min, max] of the incoming ones (an index range scan), intersected here: cheaper
-  // than shipping thousands of ids to the server, and exact.
-  const int64_t min_src = *std::min_element(source_ids.begin(), source_ids.end());
-  auto range = target.Exec("SELECT " + pk + "::bigint FROM " + tab + " WHERE " + pk + " BETWEEN " +
-                           std::to_string(min_src) + " AND " + std::to_string(max_src) + " ORDER BY 1");
-  if (!range.ok()) return range.status().WithContext("checking ids of " + t.name);
-  std::vector<int64_t> existing;
-  existing.reserve(range->rows());
-  for (int i = 0; i < range->rows(); ++i) existing.push_back(range->GetInt(i, 0));
-  std::vector<int64_t> sorted = source_ids;
-  std::sort(sorted.begin(), sorted.end());
-  std::vector<int64_t> taken;
-  std::set_intersection(sorted.begin(), sorted.end(), existing.begin(), existing.end(), std::back_inserter(taken));
+  auto taken_or = TakenTargetIds(target, sql, t, source_ids);
+  if (!taken_or.ok()) return taken_or.status();
+  const std::vector<int64_t>& taken = *taken_or;
   if (taken.empty()) return out;
   std::vector<int64_t> fresh;
   if (!t.sequence.empty()) {

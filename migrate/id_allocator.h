@@ -16,7 +16,12 @@
 
 namespace headshift::migrate {
 
-// `source_ids` sorted ascending. Returns old->new pairs for the ids that had to change.
+// The ids among `source_ids` that already exist in the target table (read-only: one index range scan
+// over [min, max], intersected here — cheaper than shipping thousands of ids to the server).
+StatusOr<std::vector<int64_t>> TakenTargetIds(PgConn& target, const RowSql& sql, const TenantTable& table,
+                                              const std::vector<int64_t>& source_ids);
+
+// Returns old->new pairs for the ids that had to change.
 StatusOr<IdMap> AllocateTargetIds(PgConn& target, const RowSql& sql, const TenantTable& table,
                                   const std::vector<int64_t>& source_ids);
 

@@ -6,6 +6,7 @@
 
 #include "migrate/cluster_cordons.h"
 #include "migrate/headshift_tables.h"
+#include "migrate/id_allocator.h"
 
 namespace headshift::migrate {
 namespace {
@@ -362,17 +363,18 @@ StatusOr<MovePlan> Planner::Plan(const std::string& tenant, const std::string& f
 
     // Ids the copy would have to remap (split: the source id is taken on the target).
     if (!dbs.shared()) {
-      auto m = tc.Exec("SELECT t." + tsql.Ident(tt->pk) + " FROM " + tsql.Ident(tt->name) + " t WHERE t." +
-                       tsql.Ident(tt->pk) + " = ANY(" + RowSql::IdArray(ids) + ") ORDER BY 1");
-      if (!m.ok()) return m.status().WithContext("checking ids of " + t.name + " on the target");
+      auto taken = TakenTargetIds(tc, tsql, *tt, ids);
+      if (!taken.ok()) return taken.status().WithContext("checking ids of " + t.name + " on the target");
       for (auto& tp : plan.tables) {
         if (tp.table != t.name) continue;
-        tp.id_remaps = m->rows();
-        if (m->rows() > 0) {
+        tp.id_remaps = static_cast<int64_t>(taken->size());
+        if (!taken->empty()) {
           auto mx = tc.Exec("SELECT GREATEST(COALESCE(max(" + tsql.Ident(tt->pk) + "), 0), " +
                             std::to_string(ids.back()) + ") FROM " + tsql.Ident(tt->name));
           int64_t next = mx.ok() ? mx->GetInt(0, 0) + 1 : 0;
-          for (int i = 0; i < m->rows() && i < 5; ++i) tp.remap_sample.push_back({m->GetInt(i, 0), next + i});
+          for (size_t i = 0; i < taken->size() && i < 5; ++i) {
+            tp.remap_sample.push_back({(*taken)[i], next + static_cast<int64_t>(i)});
+          }
         }
       }
     }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "migrate/tenant_mover.h"
+#include "tests/fixtures/cli_runner.h"
 #include "tests/integration/migrate/migrate_lab.h"
 
 namespace headshift::migrate {
@@ -249,6 +250,79 @@ TEST(CopyModesTest, CopyRefusesReferencesIntoAnotherTenantEvenWithoutPreflight) 
   EXPECT_EQ(copy.status().code(), ExitCode::kRefused) << copy.status().ToString();
   EXPECT_NE(copy.status().message().find("nodes.auth_key_id: 1 row(s)"), std::string::npos) << copy.status().message();
   EXPECT_EQ(lab.AllChecksums(), before);
+}
+
+TEST(CopyModesTest, ForkTableNamedInAProfileMovesWithRemappedKeys) {
+  LabOptions o;
+  o.split = true;  // colliding ids: node_routes.node_id must follow the nodes' new ids
+  Lab lab = MakeLab("fork_profile", o, {Tenant("hsa", "3", 6, 0), Tenant("hsc", "4", 9, 500, "198.18.5.1")});
+  for (const std::string c : {"3", "4"}) {
+    lab.Exec(c, "CREATE TABLE node_routes (id bigserial PRIMARY KEY, cluster_id bigint NOT NULL DEFAULT 1, "
+                "node_id bigint REFERENCES nodes(id) ON DELETE CASCADE, prefix text, enabled boolean)");
+  }
+  lab.Exec("3", "INSERT INTO node_routes (cluster_id, node_id, prefix, enabled) SELECT 3, id, '10.' || id || '.0.0/16', "
+                "true FROM nodes");
+  lab.Exec("4", "INSERT INTO node_routes (cluster_id, node_id, prefix, enabled) SELECT 4, id, '10.' || id || '.0.0/16', "
+                "true FROM nodes");
+  // The built-in profile does not know the fork's table: preflight refuses.
+  {
+    auto mover = OpenMover(lab);
+    auto plan = mover->Plan("hsa", "3", "4");
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    ASSERT_FALSE(plan->ok());
+    EXPECT_EQ(plan->conflicts[0].kind, "unclassified_table");
+  }
+  // The operator's profile adds it; no code change.
+  std::string profile = DefaultSchemaProfileYaml();
+  profile.replace(profile.find("static:"), 7,
+                  "  - table: node_routes\n    owners: [node_id]\n    unique_in_cluster: [prefix]\nstatic:");
+  std::string path = headshift::testing::WriteTempFile("fork-profile.yaml", profile);
+  Config cfg = lab.config;
+  cfg.database.schema_profile = path;
+  auto mover = TenantMover::Open(cfg);
+  ASSERT_TRUE(mover.ok()) << mover.status().ToString();
+  EXPECT_EQ((*mover)->profile().tables.size(), 3u);
+  // hsc's routes use prefixes 10.<id>.0.0/16 for ids 1..9 too: collisions on the target cluster.
+  auto clash = (*mover)->Plan("hsa", "3", "4");
+  ASSERT_TRUE(clash.ok());
+  ASSERT_EQ(clash->conflicts.size(), 1u) << clash->ToText();
+  EXPECT_EQ(clash->conflicts[0].column, "prefix");
+  lab.Exec("3", "UPDATE node_routes SET prefix = '172.16.' || id || '.0/24'");
+  auto plan = (*mover)->Preflight("hsa", "3", "4");
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->tables.back().table, "node_routes");
+  EXPECT_EQ(plan->tables.back().rows, 6);
+  MoveRef ref{"m-fork", "hsa", "3", "4"};
+  auto copy = (*mover)->Copy(ref);
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  EXPECT_EQ(copy->remaps["node_routes"].size(), 6u);
+  EXPECT_EQ(lab.Scalar("4", "SELECT count(*) FROM node_routes r JOIN nodes n ON n.id = r.node_id JOIN users u ON "
+                            "u.id = n.user_id WHERE u.name = 'hsa' AND r.prefix LIKE '172.16.%' AND r.cluster_id = 4"),
+            "6");
+  auto v = (*mover)->Verify(ref);
+  EXPECT_TRUE(v.ok()) << v.status().ToString();
+  auto before_rb = lab.Checksums("3");
+  auto rb = (*mover)->Rollback(ref);
+  ASSERT_TRUE(rb.ok()) << rb.status().ToString();
+  EXPECT_EQ(lab.Scalar("4", "SELECT count(*) FROM node_routes"), "9");
+  EXPECT_EQ(lab.Checksums("3"), before_rb);
+}
+
+TEST(CopyModesTest, SharedRetireClosesTheRecordAndEndsRollback) {
+  Lab lab = MakeLab("shared_retire", {}, {Tenant("hsa", "3", 4, 0), Tenant("hsc", "4", 2, 100)});
+  auto mover = OpenMover(lab);
+  MoveRef ref{"m-shared-retire", "hsa", "3", "4"};
+  ASSERT_TRUE(mover->Copy(ref).ok());
+  EXPECT_EQ(lab.Scalar("3", "SELECT count(*) FROM headshift_copy_rows"), "7");
+  auto after_copy = lab.Checksums("3");
+  auto ret = mover->Retire(ref, /*archive=*/true);
+  ASSERT_TRUE(ret.ok()) << ret.status().ToString();
+  EXPECT_TRUE(ret->deleted.empty());  // nothing stays behind in the shared layout
+  EXPECT_EQ(lab.Scalar("3", "SELECT count(*) FROM headshift_copy_rows"), "0");
+  EXPECT_EQ(lab.Checksums("3"), after_copy);
+  auto rb = mover->Rollback(ref);
+  EXPECT_EQ(rb.status().code(), ExitCode::kNeedsOperator) << rb.status().ToString();
+  EXPECT_EQ(lab.Scalar("3", "SELECT cluster_id FROM users WHERE name = 'hsa'"), "4");
 }
 
 INSTANTIATE_TEST_SUITE_P(ClusterIdTypes, MoveTest, ::testing::Values(false, true),
