@@ -531,13 +531,11 @@ struct TenantMigration::Impl {
   }
 
   StatusOr<json> DoComplete(Run& run) {
-    json out = json::object();
-    if (config.database.layout == DbLayout::kSplit) {
-      auto r = mover->Retire(run.ref, run.opts->archive_on_retire);
-      if (!r.ok()) return r.status();
-      out = r->ToJson();
-    }
-    return out;
+    // Split: removes the source rows (archived first). Shared: the rows already moved; Retire
+    // closes the copy record and drops its per-row hashes.
+    auto r = mover->Retire(run.ref, run.opts->archive_on_retire);
+    if (!r.ok()) return r.status();
+    return r->ToJson();
   }
 
   // ---- rollback ----
