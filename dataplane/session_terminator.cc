@@ -1,6 +1,10 @@
 #include "dataplane/session_terminator.h"
 
+#include "dataplane/destroy_pipeline.h"
+
+#include <algorithm>
 #include <chrono>
+#include <thread>
 #include <cerrno>
 #include <set>
 #include <unordered_map>
@@ -15,6 +19,10 @@ double MsSince(std::chrono::steady_clock::time_point t0) {
 }
 
 }  // namespace
+
+size_t TerminatorOptions::DefaultDestroyThreads() {
+  return std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+}
 
 SocketQuery SocketQuery::ForSelector(const SessionSelector& selector) {
   SocketQuery q;
@@ -87,50 +95,72 @@ StatusOr<TerminationReport> SessionTerminator::Run(const SocketQuery& query, Ses
     return rep.sockets[it->second];
   };
 
-  const bool destroying = mode == SessionOutcome::kReset;
-  const int rounds = destroying ? options_.max_rounds : 0;
-  for (int round = 0;; ++round) {
+  if (mode != SessionOutcome::kReset) {
     auto selected = SelectTimed(query, &rep.dump_ms);
     if (!selected.ok()) return selected.status();
-    ++rep.rounds;
-    if (!destroying) {
-      for (const auto& s : *selected) record(s).outcome = mode;
-      break;
-    }
-    if (selected->empty()) break;
-    if (round == rounds) {
-      // Still selected after the last destroy round.
-      for (const auto& s : *selected) record(s).outcome = SessionOutcome::kRemaining;
-      break;
-    }
-    auto td = std::chrono::steady_clock::now();
-    auto errors = diag_->DestroyBatch(*selected);
-    rep.destroy_ms += MsSince(td);
-    if (!errors.ok()) return errors.status();
-    size_t refused = 0;
-    int refusal = 0;
-    for (size_t i = 0; i < selected->size(); ++i) {
-      SessionRecord& r = record((*selected)[i]);
-      int err = (*errors)[i];
-      r.error = err;
-      if (err == 0) {
-        r.outcome = SessionOutcome::kReset;
-      } else if (err == ENOENT || err == ESTALE) {
-        // Keep an earlier "reset": the socket was destroyed by us and is only now reported gone.
-        if (r.outcome != SessionOutcome::kReset) r.outcome = SessionOutcome::kGone;
-        r.error = r.outcome == SessionOutcome::kReset ? 0 : err;
+    rep.rounds = 1;
+    rep.sockets.reserve(selected->size());
+    for (const auto& s : *selected) record(s).outcome = mode;
+  } else {
+    for (int round = 0;; ++round) {
+      DestroyPipeline pipe(diag_);
+      auto tw = std::chrono::steady_clock::now();
+      if (round == 0 && options_.max_rounds > 0) {
+        // The first walk feeds the pipeline as it goes: resets start while the kernel is still
+        // walking its hash. The walk may then skip a socket (see DestroyPipeline); the confirming
+        // walk of the next round runs with nothing being destroyed and catches it.
+        for (const auto& d : query.dumps) {
+          HS_RETURN_IF_ERROR(diag_->Dump(d, [&](const DiagSocket& s) {
+            if (query.selects(s)) pipe.Add(s);
+          }));
+        }
       } else {
-        r.outcome = SessionOutcome::kFailed;
-        // EOPNOTSUPP on TIME_WAIT only means this kernel cannot abort that state.
-        if (!DestroyPrivilegeStatus(err).ok() && (*selected)[i].state != kTcpTimeWait) {
-          ++refused;
-          refusal = err;
+        auto selected = SelectTimed(query, nullptr);
+        if (!selected.ok()) return selected.status();
+        if (round == options_.max_rounds && !selected->empty()) {
+          // Still selected after the last destroy round: reported, not destroyed.
+          rep.dump_ms += MsSince(tw);
+          ++rep.rounds;
+          for (const auto& s : *selected) record(s).outcome = SessionOutcome::kRemaining;
+          break;
+        }
+        for (const auto& s : *selected) pipe.Add(s);
+      }
+      rep.dump_ms += MsSince(tw);
+      ++rep.rounds;
+      if (pipe.added() == 0) break;
+      auto td = std::chrono::steady_clock::now();
+      auto answers = pipe.Finish();
+      rep.destroy_ms += MsSince(td);
+      if (!answers.ok()) return answers.status();
+      rep.sockets.reserve(rep.sockets.size() + answers->size());
+      index.reserve(rep.sockets.capacity());
+      size_t refused = 0;
+      int refusal = 0;
+      for (const auto& a : *answers) {
+        SessionRecord& r = record(a.socket);
+        int err = a.error;
+        r.error = err;
+        if (err == 0) {
+          r.outcome = SessionOutcome::kReset;
+        } else if (err == ENOENT || err == ESTALE) {
+          // Keep an earlier "reset": the socket was destroyed by us and is only now reported gone
+          // (a walk can report a socket twice when its bucket changes between two reads).
+          if (r.outcome != SessionOutcome::kReset) r.outcome = SessionOutcome::kGone;
+          r.error = r.outcome == SessionOutcome::kReset ? 0 : err;
+        } else {
+          r.outcome = SessionOutcome::kFailed;
+          // EOPNOTSUPP on TIME_WAIT only means this kernel cannot abort that state.
+          if (!DestroyPrivilegeStatus(err).ok() && a.socket.state != kTcpTimeWait) {
+            ++refused;
+            refusal = err;
+          }
         }
       }
-    }
-    if (round == 0 && refused == selected->size()) {
-      // Nothing was reset: this host cannot destroy sockets at all.
-      return DestroyPrivilegeStatus(refusal);
+      if (round == 0 && refused == answers->size()) {
+        // Nothing was reset: this host cannot destroy sockets at all.
+        return DestroyPrivilegeStatus(refusal);
+      }
     }
   }
   rep.total_ms = MsSince(t0);

@@ -1,9 +1,13 @@
 // SessionTerminator: resets a selection of TCP sockets in one namespace through a SockDiag, in
 // rounds — dump (kernel pre-filter), exact userspace check, pipelined SOCK_DESTROY of everything
-// selected, dump again — until a dump selects nothing or max_rounds destroy rounds have run. The
-// dump is always read to its end before anything is destroyed (destroying while the kernel walks
-// its hash can make the walk skip sockets); the re-dump catches connections that completed their
-// handshake meanwhile (a request socket's cookie is not the established socket's).
+// selected, dump again — until a dump selects nothing or max_rounds destroy rounds have run.
+//
+// The first round resets while its dump is still being read (DestroyPipeline: the walk of the
+// kernel's hash on one core, resets on the others). Destroying during a walk can make that walk
+// skip a socket, so every later round first reads its dump to the end with nothing being destroyed
+// and only then resets; the final, confirming dump is therefore complete. It also catches
+// connections that completed their handshake meanwhile (a request socket's cookie is not the
+// established socket's).
 //
 // A SocketQuery describes a selection independently of how it was made: the dumps to run and the
 // exact predicate. SessionSelector and SessionSnapshot each produce one.
@@ -36,6 +40,10 @@ struct SocketQuery {
 
 struct TerminatorOptions {
   int max_rounds = 3;  // destroy rounds; one more dump confirms the result
+  // Threads that reset (each with its own destroy channel); the default is one per CPU, up to 4.
+  size_t destroy_threads = DefaultDestroyThreads();
+
+  static size_t DefaultDestroyThreads();
 };
 
 class SessionTerminator {

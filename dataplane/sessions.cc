@@ -52,8 +52,8 @@ StatusOr<std::unique_ptr<SessionTable>> SessionTable::Open(const SessionHost& ho
     t->conntrack_ = std::move(ct).value();
   }
   if (access == Access::kDestroy) HS_RETURN_IF_ERROR(CheckNetAdmin());
-  Status st = t->netns_.Run([&t] {
-    auto d = SockDiag::Open();
+  Status st = t->netns_.Run([&t, access] {
+    auto d = SockDiag::Open(access == Access::kDestroy ? t->options_.destroy_threads : 1);
     if (!d.ok()) return d.status();
     t->diag_ = std::move(d).value();
     return Status::Ok();

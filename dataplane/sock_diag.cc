@@ -14,6 +14,10 @@
 namespace headshift {
 namespace {
 
+// A dump reply skb is at most 32 KiB (the kernel caps dump allocations there); the buffer is
+// larger so that a future kernel's bigger skbs are still read whole.
+constexpr size_t kDumpRxSize = 64 << 10;
+
 Status NetlinkError(const std::string& what, int err) {
   return Status::Failed("sock_diag " + what + ": " + std::strerror(err));
 }
@@ -48,35 +52,57 @@ int OnDumpMessage(const nlmsghdr* nlh, void* data) {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<SockDiag>> SockDiag::Open() {
+// One destroy socket with its sequence numbers and reusable buffers.
+struct SockDiag::Channel {
+  // Requests: nlmsghdr + inet_diag_req_v2 (72 bytes) each, plus the closing NLMSG_NOOP.
+  static constexpr size_t kReqSize = MNL_ALIGN(sizeof(nlmsghdr)) + MNL_ALIGN(sizeof(inet_diag_req_v2));
+  // Answers: an error with NETLINK_CAP_ACK is 36 bytes; one datagram each.
+  static constexpr size_t kSlot = 256;
+  static constexpr size_t kSlots = 64;
+
+  mnl_socket* nl = nullptr;
+  uint32_t seq = 1;
+  std::vector<char> tx = std::vector<char>(kReqSize * (kDestroyBatch + 1) + 64);
+  std::vector<char> rx = std::vector<char>(kSlot * kSlots);
+
+  ~Channel() {
+    if (nl) mnl_socket_close(nl);
+  }
+};
+
+StatusOr<std::unique_ptr<SockDiag>> SockDiag::Open(size_t destroy_channels) {
+  std::unique_ptr<SockDiag> d(new SockDiag());
   auto dump = OpenNetlink();
   if (!dump.ok()) return dump.status();
-  auto destroy = OpenNetlink();
-  if (!destroy.ok()) {
-    mnl_socket_close(*dump);
-    return destroy.status();
+  d->dump_ = *dump;
+  // Dump replies: a larger queue lets the kernel fill the next skb while this one is parsed.
+  int bytes = 1 << 20;
+  setsockopt(mnl_socket_get_fd(d->dump_), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  d->dump_rx_.reset(new char[kDumpRxSize]);
+  for (size_t i = 0; i < std::max<size_t>(destroy_channels, 1); ++i) {
+    auto nl = OpenNetlink();
+    if (!nl.ok()) return nl.status();
+    auto ch = std::make_unique<Channel>();
+    ch->nl = *nl;
+    int fd = mnl_socket_get_fd(ch->nl);
+    // The failures of a whole batch must fit in the receive queue (each answer is its own skb,
+    // under 1 KiB of truesize), or answers would be dropped. FORCE needs CAP_NET_ADMIN, which
+    // destroying needs anyway; without it SO_RCVBUF still gets twice rmem_max (>= 416 KiB by
+    // default), enough for kDestroyBatch refusals.
+    int rcv = 4 << 20;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0) {
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    }
+    // Answers carry only the request header, not the echoed request payload.
+    int one = 1;
+    setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+    d->channels_.push_back(std::move(ch));
   }
-  int fd = mnl_socket_get_fd(*destroy);
-  // Answers of a whole batch must fit in the receive queue (each ack is its own skb, ~1 KiB of
-  // truesize); overflowing it would drop answers. FORCE needs CAP_NET_ADMIN, which destroying needs
-  // anyway; without it the default buffer still holds a batch of kDestroyBatch.
-  int bytes = 4 << 20;
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0) {
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
-  }
-  // Acks carry only the request header, not the echoed request payload.
-  int one = 1;
-  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
-  // Dump replies: bigger skbs mean fewer recvmsg() calls on large tables.
-  int dump_fd = mnl_socket_get_fd(*dump);
-  bytes = 1 << 20;
-  setsockopt(dump_fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
-  return std::unique_ptr<SockDiag>(new SockDiag(*dump, *destroy));
+  return d;
 }
 
 SockDiag::~SockDiag() {
-  mnl_socket_close(dump_);
-  mnl_socket_close(destroy_);
+  if (dump_) mnl_socket_close(dump_);
 }
 
 Status SockDiag::Dump(const DumpRequest& request, const std::function<void(const DiagSocket&)>& on_socket) {
@@ -98,7 +124,7 @@ Status SockDiag::DumpOnce(const DumpRequest& request, bool compat,
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE + request.bytecode.size() + 64);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  nlh->nlmsg_seq = seq_++;
+  nlh->nlmsg_seq = dump_seq_++;
   if (compat) {
     // struct inet_diag_req: the kernel dumps it with family AF_UNSPEC (both) and protocol TCP.
     nlh->nlmsg_type = TCPDIAG_GETSOCK;
@@ -121,7 +147,6 @@ Status SockDiag::DumpOnce(const DumpRequest& request, bool compat,
 
   const uint32_t seq = nlh->nlmsg_seq;
   const uint32_t portid = mnl_socket_get_portid(dump_);
-  std::vector<char> rx(1 << 20);
   size_t count = 0;
   std::function<void(const DiagSocket&)> counting = [&](const DiagSocket& s) {
     ++count;
@@ -129,13 +154,13 @@ Status SockDiag::DumpOnce(const DumpRequest& request, bool compat,
   };
   DumpContext ctx{&counting};
   while (true) {
-    ssize_t n = mnl_socket_recvfrom(dump_, rx.data(), rx.size());
+    ssize_t n = mnl_socket_recvfrom(dump_, dump_rx_.get(), kDumpRxSize);
     if (n < 0) {
       if (errno == EINTR) continue;
       *delivered += count;
       return NetlinkError("dump receive", errno);
     }
-    int rc = mnl_cb_run(rx.data(), static_cast<size_t>(n), seq, portid, OnDumpMessage, &ctx);
+    int rc = mnl_cb_run(dump_rx_.get(), static_cast<size_t>(n), seq, portid, OnDumpMessage, &ctx);
     if (rc == MNL_CB_STOP) {
       *delivered += count;
       return Status::Ok();
@@ -152,17 +177,14 @@ Status SockDiag::DumpOnce(const DumpRequest& request, bool compat,
   }
 }
 
-Status SockDiag::DestroyChunk(const DiagSocket* sockets, size_t n, int* errors) {
-  // Requests: nlmsghdr + inet_diag_req_v2, 72 bytes each.
-  constexpr size_t kReqSize = MNL_ALIGN(sizeof(nlmsghdr)) + MNL_ALIGN(sizeof(inet_diag_req_v2));
-  std::vector<char> buf(kReqSize * n + 64);
-  mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(buf.data(), buf.size());
-  const uint32_t base = seq_;
-  seq_ += static_cast<uint32_t>(n);
+Status SockDiag::DestroyChunk(Channel& ch, const DiagSocket* sockets, size_t n, int* errors) {
+  mnl_nlmsg_batch* batch = mnl_nlmsg_batch_start(ch.tx.data(), ch.tx.size());
+  const uint32_t base = ch.seq;
+  ch.seq += static_cast<uint32_t>(n + 1);
   for (size_t i = 0; i < n; ++i) {
     nlmsghdr* nlh = mnl_nlmsg_put_header(mnl_nlmsg_batch_current(batch));
     nlh->nlmsg_type = SOCK_DESTROY;
-    nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    nlh->nlmsg_flags = NLM_F_REQUEST;  // no NLM_F_ACK: only failures are answered
     nlh->nlmsg_seq = base + static_cast<uint32_t>(i);
     auto* req = static_cast<inet_diag_req_v2*>(mnl_nlmsg_put_extra_header(nlh, sizeof(inet_diag_req_v2)));
     req->sdiag_family = sockets[i].family;
@@ -170,37 +192,47 @@ Status SockDiag::DestroyChunk(const DiagSocket* sockets, size_t n, int* errors) 
     req->idiag_states = ~0u;  // not used by the exact lookup
     req->id = sockets[i].id;  // exact id: tuple, interface and cookie, as dumped
     mnl_nlmsg_batch_next(batch);
-    errors[i] = ETIMEDOUT;  // until an answer says otherwise
+    errors[i] = 0;  // until a failure is answered
   }
+  // The closing barrier: acknowledged after every request before it was handled.
+  nlmsghdr* noop = mnl_nlmsg_put_header(mnl_nlmsg_batch_current(batch));
+  noop->nlmsg_type = NLMSG_NOOP;
+  noop->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  noop->nlmsg_seq = base + static_cast<uint32_t>(n);
+  mnl_nlmsg_batch_next(batch);
   size_t len = mnl_nlmsg_batch_size(batch);
   mnl_nlmsg_batch_stop(batch);
-  if (mnl_socket_sendto(destroy_, buf.data(), len) < 0) return NetlinkError("destroy request", errno);
+  if (mnl_socket_sendto(ch.nl, ch.tx.data(), len) < 0) return NetlinkError("destroy request", errno);
 
-  // Drain the answers: one datagram per ack, many per recvmmsg().
-  constexpr size_t kSlot = 256;  // an ack with NETLINK_CAP_ACK is 36 bytes
-  std::vector<char> rx(kSlot * n);
-  std::vector<iovec> iov(n);
-  std::vector<mmsghdr> msgs(n);
-  size_t answered = 0;
-  const int fd = mnl_socket_get_fd(destroy_);
-  while (answered < n) {
-    for (size_t i = 0; i < n; ++i) {
-      iov[i] = {rx.data() + i * kSlot, kSlot};
+  constexpr size_t kSlots = Channel::kSlots;
+  iovec iov[kSlots];
+  mmsghdr msgs[kSlots];
+  const int fd = mnl_socket_get_fd(ch.nl);
+  bool lost = false;
+  for (bool done = false; !done;) {
+    for (size_t i = 0; i < kSlots; ++i) {
+      iov[i] = {ch.rx.data() + i * Channel::kSlot, Channel::kSlot};
       msgs[i] = {};
       msgs[i].msg_hdr.msg_iov = &iov[i];
       msgs[i].msg_hdr.msg_iovlen = 1;
     }
-    int got = recvmmsg(fd, msgs.data(), static_cast<unsigned>(n - answered), MSG_DONTWAIT, nullptr);
+    int got = recvmmsg(fd, msgs, kSlots, MSG_DONTWAIT, nullptr);
     if (got < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
-        // Answers are normally queued before sendmsg() returns; wait briefly for stragglers.
+        if (lost) break;  // the barrier itself was dropped
+        // Answers are queued before sendmsg() returns; wait briefly in case that ever changes.
         pollfd p{fd, POLLIN, 0};
-        int pr = poll(&p, 1, 2000);
-        if (pr == 0) break;  // the rest stay ETIMEDOUT
+        if (poll(&p, 1, 2000) == 0) {
+          lost = true;
+          break;
+        }
         continue;
       }
-      if (errno == ENOBUFS) break;  // answers were dropped; the caller's re-dump decides
+      if (errno == ENOBUFS) {  // answers were dropped: this batch's outcome is unknown
+        lost = true;
+        continue;  // read what is still queued, up to the barrier
+      }
       return NetlinkError("destroy answers", errno);
     }
     for (int m = 0; m < got; ++m) {
@@ -209,22 +241,36 @@ Status SockDiag::DestroyChunk(const DiagSocket* sockets, size_t n, int* errors) 
            h = mnl_nlmsg_next(h, &left)) {
         if (h->nlmsg_type != NLMSG_ERROR || mnl_nlmsg_get_payload_len(h) < sizeof(nlmsgerr)) continue;
         uint32_t idx = h->nlmsg_seq - base;
-        if (idx >= n) continue;  // a late answer to an earlier batch
+        if (idx > n) continue;  // a late answer to an earlier batch
+        if (idx == n) {
+          done = true;  // the barrier: every failure of this batch came before it
+          continue;
+        }
         const auto* e = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(h));
         errors[idx] = -e->error;
-        ++answered;
       }
     }
+  }
+  if (lost) {
+    // Which requests failed is unknown: report none as reset; the re-dump shows what is left.
+    for (size_t i = 0; i < n; ++i) {
+      if (errors[i] == 0) errors[i] = ETIMEDOUT;
+    }
+  }
+  return Status::Ok();
+}
+
+Status SockDiag::Destroy(const DiagSocket* sockets, size_t n, int* errors, size_t channel) {
+  Channel& ch = *channels_.at(channel);
+  for (size_t at = 0; at < n; at += kDestroyBatch) {
+    HS_RETURN_IF_ERROR(DestroyChunk(ch, sockets + at, std::min(kDestroyBatch, n - at), errors + at));
   }
   return Status::Ok();
 }
 
 StatusOr<std::vector<int>> SockDiag::DestroyBatch(const std::vector<DiagSocket>& sockets) {
   std::vector<int> errors(sockets.size(), 0);
-  for (size_t at = 0; at < sockets.size(); at += kDestroyBatch) {
-    size_t n = std::min(kDestroyBatch, sockets.size() - at);
-    HS_RETURN_IF_ERROR(DestroyChunk(sockets.data() + at, n, errors.data() + at));
-  }
+  HS_RETURN_IF_ERROR(Destroy(sockets.data(), sockets.size(), errors.data(), 0));
   return errors;
 }
 

@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <map>
 #include <set>
 
+#include "dataplane/destroy_pipeline.h"
 #include "dataplane/sessions.h"
 #include "dataplane/sock_diag.h"
 #include "tests/integration/dataplane/netns_lab.h"
@@ -20,10 +22,10 @@ constexpr uint16_t kP = 4451;
 constexpr uint16_t kQ = 4452;
 constexpr uint16_t kP4 = 4453;  // an IPv4-only listener
 
-std::unique_ptr<SockDiag> OpenDiag(const TestNetns& ns) {
+std::unique_ptr<SockDiag> OpenDiag(const TestNetns& ns, size_t destroy_channels = 1) {
   std::unique_ptr<SockDiag> d;
   Status st = ns.netns().Run([&] {
-    auto r = SockDiag::Open();
+    auto r = SockDiag::Open(destroy_channels);
     if (!r.ok()) return r.status();
     d = std::move(r).value();
     return Status::Ok();
@@ -199,6 +201,125 @@ TEST_F(SockDiagTest, KillSessionsPipelinesHundredsOfDestroys) {
   for (auto* v : {&tenant, &others}) {
     for (auto& c : *v) Close(c);
   }
+  close(l);
+}
+
+
+// Destroys carry no NLM_F_ACK: only failures are answered, and the batch's closing NOOP tells when
+// all answers are in. Every answer must land on its own request, across batch boundaries.
+TEST_F(SockDiagTest, DestroyAnswersOnlyFailuresEachOnItsOwnRequest) {
+  int l = Listen(*ns_, "10.64.0.1", kP);
+  std::vector<Conn> conns;
+  const size_t n = SockDiag::kDestroyBatch + 144;  // two batches
+  for (size_t i = 0; i < n; ++i) conns.push_back(Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "c" + std::to_string(i)));
+  auto d = OpenDiag(*ns_);
+  SessionSelector sel;
+  sel.ports = {kP};
+  sel.clients = {*ParseCidr("10.64.1.1")};
+  SessionTerminator term(d.get());
+  auto found = term.Select(SocketQuery::ForSelector(sel));
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  ASSERT_EQ(found->size(), n);
+  // Close every 7th connection (client first: the server side is gone, not in TIME_WAIT), so the
+  // kernel answers "not found" for exactly those requests, on both sides of the batch boundary.
+  std::map<std::string, size_t> by_peer;
+  for (size_t i = 0; i < n; ++i) by_peer[ClientEndpoint(conns[i])] = i;
+  std::set<size_t> closed;
+  for (size_t i = 0; i < n; i += 7) {
+    close(conns[i].client);
+    conns[i].client = -1;
+    ASSERT_EQ(AwaitError(conns[i].server), 0);
+    Close(conns[i]);
+    closed.insert(i);
+  }
+  auto errs = d->DestroyBatch(*found);
+  ASSERT_TRUE(errs.ok()) << errs.status().ToString();
+  size_t gone = 0, reset = 0;
+  for (size_t k = 0; k < found->size(); ++k) {
+    size_t i = by_peer.at((*found)[k].Remote().ToString());
+    if (closed.count(i)) {
+      EXPECT_TRUE((*errs)[k] == ENOENT || (*errs)[k] == ESTALE) << conns[i].label << ": errno " << (*errs)[k];
+      ++gone;
+    } else {
+      EXPECT_EQ((*errs)[k], 0) << conns[i].label;
+      EXPECT_EQ(AwaitError(conns[i].client), ECONNRESET) << conns[i].label;
+      ++reset;
+    }
+  }
+  EXPECT_EQ(gone, closed.size());
+  EXPECT_EQ(reset, n - closed.size());
+  for (auto& c : conns) Close(c);
+  close(l);
+}
+
+// The pipeline resets on three channels while the dump that feeds it is still being read; every
+// answer comes back once, in the order added, and nobody else is touched.
+TEST_F(SockDiagTest, DestroyPipelineResetsWhileTheDumpIsRead) {
+  int l = Listen(*ns_, "10.64.0.1", kP);
+  std::vector<Conn> tenant, others;
+  for (int i = 0; i < 1200; ++i) {
+    tenant.push_back(Connect(*ns_, i % 2 ? "10.64.1.1" : "10.64.1.2", "10.64.0.1", kP, l, "t" + std::to_string(i)));
+  }
+  for (int i = 0; i < 50; ++i) others.push_back(Connect(*ns_, "10.64.2.1", "10.64.0.1", kP, l, "o" + std::to_string(i)));
+  auto d = OpenDiag(*ns_, 3);
+  ASSERT_EQ(d->destroy_channels(), 3u);
+  SessionSelector sel;
+  sel.ports = {kP};
+  sel.clients = {*ParseCidr("10.64.1.0/24")};
+  SocketQuery q = SocketQuery::ForSelector(sel);
+  DestroyPipeline pipe(d.get());
+  std::vector<uint64_t> order;
+  for (const auto& r : q.dumps) {
+    ASSERT_TRUE(d->Dump(r, [&](const DiagSocket& s) {
+                   if (!q.selects(s)) return;
+                   order.push_back(s.Cookie());
+                   pipe.Add(s);
+                 }).ok());
+  }
+  // A walk that resets as it goes may skip a socket; the count is checked after the re-dump.
+  auto answers = pipe.Finish();
+  ASSERT_TRUE(answers.ok()) << answers.status().ToString();
+  ASSERT_EQ(answers->size(), order.size());
+  std::set<uint64_t> cookies;
+  for (size_t i = 0; i < answers->size(); ++i) {
+    EXPECT_EQ((*answers)[i].socket.Cookie(), order[i]);
+    EXPECT_EQ((*answers)[i].error, 0);
+    cookies.insert(order[i]);
+  }
+  EXPECT_EQ(cookies.size(), order.size()) << "a socket was destroyed twice";
+  SessionTerminator term(d.get());
+  auto left = term.Select(q);
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->size() + order.size(), tenant.size());
+  int reset = 0;
+  for (auto& c : tenant) reset += AwaitError(c.client, 100) == ECONNRESET;
+  EXPECT_EQ(static_cast<size_t>(reset), order.size());
+  for (auto& c : others) EXPECT_EQ(Exchange(c), "") << c.label;
+  for (auto* v : {&tenant, &others}) {
+    for (auto& c : *v) Close(c);
+  }
+  close(l);
+}
+
+// With no destroy rounds allowed, everything selected is reported as remaining and nothing is reset.
+TEST_F(SockDiagTest, ZeroRoundsReportsRemainingAndResetsNothing) {
+  int l = Listen(*ns_, "10.64.0.1", kP);
+  std::vector<Conn> tenant;
+  for (int i = 0; i < 300; ++i) tenant.push_back(Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "t" + std::to_string(i)));
+  SessionHost host{"lab", ns_->name(), "", {kP}};
+  TerminatorOptions opts;
+  opts.max_rounds = 0;
+  auto t = SessionTable::Open(host, SessionTable::Access::kDestroy, opts);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  SessionSelector sel;
+  sel.clients = {*ParseCidr("10.64.1.0/24")};
+  auto rep = (*t)->Kill(sel, false);
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  EXPECT_EQ(rep->selected, 300u);
+  EXPECT_EQ(rep->remaining, 300u);
+  EXPECT_EQ(rep->reset, 0u);
+  for (auto& c : tenant) EXPECT_EQ(Exchange(c), "") << c.label;
+  for (auto& c : tenant) Close(c);
   close(l);
 }
 
