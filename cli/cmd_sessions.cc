@@ -3,9 +3,7 @@
 // kernel support, snapshot file — before the first socket is reset.
 #include <algorithm>
 #include <chrono>
-#include <malloc.h>
 #include <memory>
-#include <sys/mman.h>
 #include <set>
 #include <string>
 #include <vector>
@@ -13,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/command.h"
+#include "common/prefault.h"
 #include "dataplane/sessions.h"
 #include "migrate/tenant_mover.h"
 
@@ -170,28 +169,6 @@ StatusOr<Plan> MakePlan(Context& ctx, const SessionsFlags& f, bool kill) {
   return plan;
 }
 
-// Prepares the heap for a report of `sockets` entries. The JSON tree of a large kill (10,000
-// sockets: ~10 MB of small nodes, then a 1.4 MB string) is built in fresh memory, and on a VM every
-// first touch of a page is a separate fault (measured here: 4,000+ faults, ~50 ms). One
-// MADV_POPULATE_WRITE maps the pages in a single call; the block is then freed into the heap, which
-// keeps it (trim/mmap thresholds raised), so the tree is built in pages already mapped.
-void ReserveHeapForReport(size_t sockets) {
-  if (sockets < 2000) return;
-  size_t bytes = std::min<size_t>(sockets * 1536, size_t{256} << 20);
-  mallopt(M_MMAP_THRESHOLD, static_cast<int>(bytes * 2));
-  mallopt(M_TRIM_THRESHOLD, static_cast<int>(bytes * 2));
-  char* block = static_cast<char*>(malloc(bytes));
-  if (!block) return;
-  const uintptr_t page = 4096;
-  uintptr_t start = (reinterpret_cast<uintptr_t>(block) + page - 1) & ~(page - 1);
-  uintptr_t end = (reinterpret_cast<uintptr_t>(block) + bytes) & ~(page - 1);
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23  // Linux 5.14; older kernels answer EINVAL and nothing changes
-#endif
-  if (end > start) madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_WRITE);
-  free(block);
-}
-
 // One JSON object for all hosts: totals, every socket (with its host) and a summary per host.
 // Sockets are converted once: on a large kill (10,000 sockets) the JSON is a visible part of the
 // command's time.
@@ -223,7 +200,7 @@ CommandResult Report(const std::vector<TerminationReport>& reports, bool kill, b
       }
     } else {
       if (reports.size() > 1 || !r.host.empty()) text += "host " + r.host + ":\n";
-      text += r.ToText();
+      r.AppendText(text);
     }
   }
   CommandResult res;
@@ -232,7 +209,7 @@ CommandResult Report(const std::vector<TerminationReport>& reports, bool kill, b
   res.json.erase("netns");
   res.json["sockets"] = std::move(sockets);
   res.json["hosts"] = std::move(hosts);
-  res.text = text;
+  res.text = std::move(text);
   if (kill && (total.failed > 0 || total.remaining > 0)) {
     res.status = Status::Failed(std::to_string(total.failed) + " session(s) failed to reset, " +
                                     std::to_string(total.remaining) + " still present after the last round",
@@ -312,7 +289,9 @@ CommandResult RunSessions(Context& ctx, const SessionsFlags& f, bool kill) {
   if (ctx.json()) {
     size_t n = 0;
     for (const auto& r : reports) n += r.sockets.size();
-    ReserveHeapForReport(n);
+    // The JSON tree of a large kill (10,000 sockets: ~10 MB of small nodes, then a 1.4 MB string)
+    // is built in fresh memory: map it in one call rather than one fault per page.
+    if (n >= 2000) PrefaultHeap(n * 1536);
   }
   CommandResult res = Report(reports, kill, ctx.json());
   spdlog::debug("sessions: report built at {:.1f} ms", ms());

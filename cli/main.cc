@@ -27,9 +27,14 @@ int Emit(const GlobalOptions& g, CommandResult& r) {
                       {"hint", r.status.hint()}};
     }
     out["exit_code"] = ToInt(code);
-    std::cout << headshift::Redact(out.dump()) << std::endl;
+    std::string text = out.dump();
+    headshift::RedactInPlace(text);
+    std::cout << text << std::endl;
   } else {
-    if (!r.text.empty()) std::cout << headshift::Redact(r.text) << std::flush;
+    if (!r.text.empty()) {
+      headshift::RedactInPlace(r.text);
+      std::cout << r.text << std::flush;
+    }
     if (!r.status.ok()) {
       std::cerr << "headshift: error: " << headshift::Redact(r.status.message()) << "\n";
       if (!r.status.hint().empty()) std::cerr << "headshift: fix: " << headshift::Redact(r.status.hint()) << "\n";

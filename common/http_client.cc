@@ -5,8 +5,53 @@
 #include <spdlog/spdlog.h>
 
 #include "common/redact.h"
+#include "common/shared_library.h"
 
 namespace headshift {
+
+// libcurl's entry points, from libcurl.so.4 loaded on first use (common/shared_library.h says
+// why). Each member has the type of the function declared in curl.h.
+struct HttpClient::Curl {
+  decltype(&curl_global_init) global_init;
+  decltype(&curl_easy_init) easy_init;
+  decltype(&curl_easy_cleanup) easy_cleanup;
+  decltype(&curl_easy_reset) easy_reset;
+  decltype(&curl_easy_setopt) easy_setopt;
+  decltype(&curl_easy_perform) easy_perform;
+  decltype(&curl_easy_getinfo) easy_getinfo;
+  decltype(&curl_easy_strerror) easy_strerror;
+  decltype(&curl_slist_append) slist_append;
+  decltype(&curl_slist_free_all) slist_free_all;
+
+  // The loaded API, initialised once per process; Failed with the fix when libcurl is missing.
+  static StatusOr<const Curl*> Get() {
+    static const StatusOr<const Curl*> api = []() -> StatusOr<const Curl*> {
+      auto lib = SharedLibrary::Load("libcurl.so.4", "libcurl4");
+      if (!lib.ok()) return lib.status();
+      static Curl c;
+      bool complete = true;
+      auto bind = [&](auto& fn, const char* name) {
+        fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>((*lib)->Symbol(name));
+        complete = complete && fn != nullptr;
+      };
+      bind(c.global_init, "curl_global_init");
+      bind(c.easy_init, "curl_easy_init");
+      bind(c.easy_cleanup, "curl_easy_cleanup");
+      bind(c.easy_reset, "curl_easy_reset");
+      bind(c.easy_setopt, "curl_easy_setopt");
+      bind(c.easy_perform, "curl_easy_perform");
+      bind(c.easy_getinfo, "curl_easy_getinfo");
+      bind(c.easy_strerror, "curl_easy_strerror");
+      bind(c.slist_append, "curl_slist_append");
+      bind(c.slist_free_all, "curl_slist_free_all");
+      if (!complete) return Status::Failed("libcurl.so.4 lacks a function headshift needs", "install libcurl4 7.x or newer");
+      c.global_init(CURL_GLOBAL_DEFAULT);
+      return &c;
+    }();
+    return api;
+  }
+};
+
 namespace {
 
 size_t Append(char* ptr, size_t size, size_t nmemb, void* user) {
@@ -15,57 +60,59 @@ size_t Append(char* ptr, size_t size, size_t nmemb, void* user) {
   return size * nmemb;
 }
 
-struct CurlGlobal {
-  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
-};
-
 }  // namespace
 
-HttpClient::HttpClient() {
-  static CurlGlobal global;
-  curl_ = curl_easy_init();
+HttpClient::HttpClient() = default;
+
+HttpClient::~HttpClient() {
+  if (curl_) api_->easy_cleanup(static_cast<CURL*>(curl_));
 }
 
-HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
-
 StatusOr<HttpResponse> HttpClient::Get(const std::string& url, const HttpRequestOptions& opts) {
+  if (!api_) {
+    auto api = Curl::Get();
+    if (!api.ok()) return api.status();
+    api_ = *api;
+    curl_ = api_->easy_init();
+  }
+  const Curl& api = *api_;
   CURL* c = static_cast<CURL*>(curl_);
   if (!c) return Status::Failed("libcurl initialisation failed");
-  curl_easy_reset(c);
+  api.easy_reset(c);
   HttpResponse resp;
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Append);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp.body);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(opts.timeout_ms));
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  api.easy_setopt(c, CURLOPT_URL, url.c_str());
+  api.easy_setopt(c, CURLOPT_WRITEFUNCTION, &Append);
+  api.easy_setopt(c, CURLOPT_WRITEDATA, &resp.body);
+  api.easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(opts.timeout_ms));
+  api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  api.easy_setopt(c, CURLOPT_NOPROXY, "*");
   struct curl_slist* headers = nullptr;
-  headers = curl_slist_append(headers, "Accept: application/json");
+  headers = api.slist_append(headers, "Accept: application/json");
   std::string auth;
   if (!opts.bearer_token.empty()) {
     RegisterSecret(opts.bearer_token);
     auth = "Authorization: Bearer " + opts.bearer_token;
-    headers = curl_slist_append(headers, auth.c_str());
+    headers = api.slist_append(headers, auth.c_str());
   } else if (!opts.basic_user.empty()) {
     RegisterSecret(opts.basic_password);
-    curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-    curl_easy_setopt(c, CURLOPT_USERNAME, opts.basic_user.c_str());
-    curl_easy_setopt(c, CURLOPT_PASSWORD, opts.basic_password.c_str());
+    api.easy_setopt(c, CURLOPT_HTTPAUTH, static_cast<unsigned long>(CURLAUTH_BASIC));
+    api.easy_setopt(c, CURLOPT_USERNAME, opts.basic_user.c_str());
+    api.easy_setopt(c, CURLOPT_PASSWORD, opts.basic_password.c_str());
   }
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  api.easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   // The request line and its credentials at trace level; the redacting sink masks the secret.
   spdlog::trace("http: GET {} {}", url, auth.empty() ? (opts.basic_user.empty() ? "(no auth)" : "(basic auth)") : auth);
-  if (!opts.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, opts.ca_file.c_str());
+  if (!opts.ca_file.empty()) api.easy_setopt(c, CURLOPT_CAINFO, opts.ca_file.c_str());
   if (opts.insecure_skip_verify) {
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    api.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    api.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
   }
-  CURLcode rc = curl_easy_perform(c);
-  curl_slist_free_all(headers);
+  CURLcode rc = api.easy_perform(c);
+  api.slist_free_all(headers);
   if (rc != CURLE_OK) {
-    return Status::Failed("GET " + Redact(url) + ": " + curl_easy_strerror(rc));
+    return Status::Failed("GET " + Redact(url) + ": " + api.easy_strerror(rc));
   }
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
+  api.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
   return resp;
 }
 

@@ -1,5 +1,6 @@
 // HttpClient: minimal blocking HTTP over libcurl for JSON APIs (Traefik API, headscale API,
-// headscale /key). One instance per thread; not thread-safe.
+// headscale /key). libcurl is loaded at the first request (common/shared_library.h); a host
+// without it gets a Failed status naming the package. One instance per thread; not thread-safe.
 #pragma once
 
 #include <map>
@@ -30,12 +31,14 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // Failed with curl's reason if the request could not be made (refused, timeout, TLS); an HTTP
-  // error status is returned as a response, not a failure.
+  // Failed with curl's reason if the request could not be made (refused, timeout, TLS, libcurl
+  // missing); an HTTP error status is returned as a response, not a failure.
   StatusOr<HttpResponse> Get(const std::string& url, const HttpRequestOptions& opts);
 
  private:
-  void* curl_;
+  struct Curl;
+  const Curl* api_ = nullptr;
+  void* curl_ = nullptr;
 };
 
 }  // namespace headshift

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/redact.h"
+#include "common/shared_library.h"
 
 namespace headshift {
 
@@ -13,6 +14,7 @@ std::string PgResult::Get(int row, const char* col) const {
 }
 
 StatusOr<std::unique_ptr<PgConn>> PgConn::Connect(const std::string& dsn, int64_t connect_timeout_ms) {
+  HS_RETURN_IF_ERROR(LoadLibpq());
   RegisterDsnSecrets(dsn);
   // libpq's connect_timeout is in whole seconds, minimum 2 (libpq treats 1 as 2).
   int64_t secs = std::max<int64_t>(2, (connect_timeout_ms + 999) / 1000);

@@ -7,6 +7,8 @@
 
 #include <libpq-fe.h>
 
+#include "common/shared_library.h"
+
 namespace headshift {
 namespace {
 
@@ -28,6 +30,8 @@ void RegisterSecret(std::string_view secret) {
 }
 
 void RegisterDsnSecrets(std::string_view dsn) {
+  // Without libpq the DSN cannot be parsed; Redact() still masks password=... and URI passwords.
+  if (!LoadLibpq().ok()) return;
   std::string copy(dsn);
   char* err = nullptr;
   PQconninfoOption* opts = PQconninfoParse(copy.c_str(), &err);
@@ -41,6 +45,11 @@ void RegisterDsnSecrets(std::string_view dsn) {
 
 std::string Redact(std::string_view text) {
   std::string out(text);
+  RedactInPlace(out);
+  return out;
+}
+
+void RedactInPlace(std::string& out) {
   {
     std::lock_guard<std::mutex> lock(Mu());
     for (const auto& s : Secrets()) {
@@ -56,7 +65,6 @@ std::string Redact(std::string_view text) {
   static const std::regex uri(R"(((?:postgres|postgresql|https?)://[^:/@\s]+:)([^@\s]+)@)");
   if (out.find("assword") != std::string::npos) out = std::regex_replace(out, kv, "$1***");
   if (out.find("://") != std::string::npos) out = std::regex_replace(out, uri, "$1***@");
-  return out;
 }
 
 void ClearSecretsForTest() {

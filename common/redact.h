@@ -19,6 +19,8 @@ void RegisterDsnSecrets(std::string_view dsn);
 // Returns `text` with every registered secret replaced by "***", and any `password=...` in a
 // key/value DSN or `user:pass@` in a URI masked even if it was never registered.
 std::string Redact(std::string_view text);
+// Redact() in place: no copy when there is nothing to mask (the output path of a large report).
+void RedactInPlace(std::string& text);
 
 // Forgets all registered secrets (tests only).
 void ClearSecretsForTest();

@@ -1,5 +1,7 @@
 #include "dataplane/destroy_pipeline.h"
 
+#include "common/prefault.h"
+
 namespace headshift {
 
 DestroyPipeline::DestroyPipeline(SockDiag* diag) : diag_(diag) {}
@@ -19,7 +21,7 @@ DestroyPipeline::~DestroyPipeline() {
 void DestroyPipeline::Add(const DiagSocket& socket) {
   if (!filling_) {
     filling_ = std::make_unique<Batch>();
-    filling_->sockets.reserve(SockDiag::kDestroyBatch);
+    ReservePrefaulted(filling_->sockets, SockDiag::kDestroyBatch);
   }
   filling_->sockets.push_back(socket);
   ++added_;
@@ -73,7 +75,7 @@ StatusOr<std::vector<DestroyPipeline::Answer>> DestroyPipeline::Finish() {
   workers_.clear();
   if (!failure_.ok()) return failure_;
   std::vector<Answer> out;
-  out.reserve(added_);
+  ReservePrefaulted(out, added_);
   for (const auto& b : batches_) {
     for (size_t i = 0; i < b->sockets.size(); ++i) out.push_back({b->sockets[i], b->errors[i]});
   }

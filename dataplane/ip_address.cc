@@ -49,9 +49,22 @@ std::string IpAddress::ToString() const {
 }
 
 std::string InetEndpoint::ToString() const {
-  std::string a = addr.ToString();
-  if (addr.family == AF_INET6) a = "[" + a + "]";
-  return a + ":" + std::to_string(port);
+  std::string out;
+  AppendTo(out);
+  return out;
+}
+
+void InetEndpoint::AppendTo(std::string& out) const {
+  char buf[INET6_ADDRSTRLEN + 16];
+  char* p = buf;
+  if (addr.family == AF_INET6) *p++ = '[';
+  if ((addr.family == AF_INET || addr.family == AF_INET6) && ::inet_ntop(addr.family, addr.bytes.data(), p, INET6_ADDRSTRLEN)) {
+    p += std::strlen(p);
+  }
+  if (addr.family == AF_INET6) *p++ = ']';
+  *p++ = ':';
+  p = std::to_chars(p, buf + sizeof buf, port).ptr;
+  out.append(buf, static_cast<size_t>(p - buf));
 }
 
 StatusOr<InetEndpoint> InetEndpoint::Parse(std::string_view text) {

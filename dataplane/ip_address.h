@@ -43,6 +43,8 @@ struct InetEndpoint {
 
   // "10.0.0.1:443", "[2001:db8::1]:443".
   std::string ToString() const;
+  // Appends ToString() to `out` without temporaries (large reports).
+  void AppendTo(std::string& out) const;
   // Parses the ToString() form. BadInput naming the text otherwise.
   static StatusOr<InetEndpoint> Parse(std::string_view text);
 

@@ -1,5 +1,6 @@
 #include "dataplane/session_terminator.h"
 
+#include "common/prefault.h"
 #include "dataplane/destroy_pipeline.h"
 
 #include <algorithm>
@@ -71,7 +72,10 @@ StatusOr<std::vector<DiagSocket>> SessionTerminator::SelectTimed(const SocketQue
   std::vector<DiagSocket> out;
   for (const auto& d : query.dumps) {
     Status st = diag_->Dump(d, [&](const DiagSocket& s) {
-      if (query.selects(s)) out.push_back(s);
+      if (!query.selects(s)) return;
+      // Grown by hand so that each new buffer is prefaulted before the copy into it.
+      if (out.size() == out.capacity()) ReservePrefaulted(out, std::max<size_t>(1024, out.capacity() * 2));
+      out.push_back(s);
     });
     if (!st.ok()) return st;
   }
@@ -99,7 +103,7 @@ StatusOr<TerminationReport> SessionTerminator::Run(const SocketQuery& query, Ses
     auto selected = SelectTimed(query, &rep.dump_ms);
     if (!selected.ok()) return selected.status();
     rep.rounds = 1;
-    rep.sockets.reserve(selected->size());
+    ReservePrefaulted(rep.sockets, selected->size());
     for (const auto& s : *selected) record(s).outcome = mode;
   } else {
     for (int round = 0;; ++round) {
@@ -133,7 +137,7 @@ StatusOr<TerminationReport> SessionTerminator::Run(const SocketQuery& query, Ses
       auto answers = pipe.Finish();
       rep.destroy_ms += MsSince(td);
       if (!answers.ok()) return answers.status();
-      rep.sockets.reserve(rep.sockets.size() + answers->size());
+      ReservePrefaulted(rep.sockets, rep.sockets.size() + answers->size());
       index.reserve(rep.sockets.capacity());
       size_t refused = 0;
       int refusal = 0;

@@ -54,6 +54,8 @@ struct TerminationReport {
   // with_sockets=false: counts and timings only (cheap on large reports).
   nlohmann::json ToJson(bool with_sockets = true) const;
   std::string ToText() const;
+  // Appends ToText() to `out`.
+  void AppendText(std::string& out) const;
 };
 
 // One socket as JSON: {family, local, remote, state, cookie}.
