@@ -11,7 +11,6 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/command.h"
-#include "common/prefault.h"
 #include "dataplane/sessions.h"
 #include "migrate/tenant_mover.h"
 
@@ -169,13 +168,12 @@ StatusOr<Plan> MakePlan(Context& ctx, const SessionsFlags& f, bool kill) {
   return plan;
 }
 
-// One JSON object for all hosts: totals, every socket (with its host) and a summary per host.
-// Sockets are converted once: on a large kill (10,000 sockets) the JSON is a visible part of the
-// command's time.
+// One JSON object for all hosts: totals, every socket (with its host) and a summary per host. The
+// sockets array is written by a streaming writer (AppendSocketsJsonArray), not built as a tree: a
+// large kill lists 10,000 sockets.
 CommandResult Report(const std::vector<TerminationReport>& reports, bool kill, bool json) {
   TerminationReport total;
   nlohmann::json hosts = nlohmann::json::array();
-  nlohmann::json sockets = nlohmann::json::array();
   std::string text;
   for (const auto& r : reports) {
     total.dry_run = total.dry_run || r.dry_run;
@@ -190,15 +188,7 @@ CommandResult Report(const std::vector<TerminationReport>& reports, bool kill, b
     total.failed += r.failed;
     total.remaining += r.remaining;
     hosts.push_back(r.ToJson(/*with_sockets=*/false));
-    if (json) {
-      nlohmann::json j = r.ToJson(/*with_sockets=*/true);
-      auto& out = sockets.get_ref<nlohmann::json::array_t&>();
-      out.reserve(out.size() + r.sockets.size());
-      for (auto& s : j["sockets"]) {
-        s.get_ref<nlohmann::json::object_t&>().emplace("host", r.host);
-        out.push_back(std::move(s));
-      }
-    } else {
+    if (!json) {
       if (reports.size() > 1 || !r.host.empty()) text += "host " + r.host + ":\n";
       r.AppendText(text);
     }
@@ -207,8 +197,14 @@ CommandResult Report(const std::vector<TerminationReport>& reports, bool kill, b
   res.json = total.ToJson(/*with_sockets=*/false);
   res.json.erase("host");
   res.json.erase("netns");
-  res.json["sockets"] = std::move(sockets);
   res.json["hosts"] = std::move(hosts);
+  if (json) {
+    std::vector<const TerminationReport*> all;
+    for (const auto& r : reports) all.push_back(&r);
+    std::string sockets;
+    AppendSocketsJsonArray(all, sockets);
+    res.json_raw.emplace_back("sockets", std::move(sockets));
+  }
   res.text = std::move(text);
   if (kill && (total.failed > 0 || total.remaining > 0)) {
     res.status = Status::Failed(std::to_string(total.failed) + " session(s) failed to reset, " +
@@ -286,13 +282,6 @@ CommandResult RunSessions(Context& ctx, const SessionsFlags& f, bool kill) {
     reports.push_back(std::move(r).value());
   }
   spdlog::debug("sessions: done at {:.1f} ms", ms());
-  if (ctx.json()) {
-    size_t n = 0;
-    for (const auto& r : reports) n += r.sockets.size();
-    // The JSON tree of a large kill (10,000 sockets: ~10 MB of small nodes, then a 1.4 MB string)
-    // is built in fresh memory: map it in one call rather than one fault per page.
-    if (n >= 2000) PrefaultHeap(n * 1536);
-  }
   CommandResult res = Report(reports, kill, ctx.json());
   spdlog::debug("sessions: report built at {:.1f} ms", ms());
   return res;

@@ -8,6 +8,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -27,6 +29,9 @@ struct GlobalOptions {
 struct CommandResult {
   Status status;        // OK or the failure (its code is the exit code)
   nlohmann::json json;  // the --json object (main adds "error" on failure)
+  // Members of the --json object whose values are already serialized JSON (large arrays written
+  // by a streaming writer); main appends them to `json`'s members. Keys must not repeat json's.
+  std::vector<std::pair<std::string, std::string>> json_raw;
   std::string text;     // human output for stdout
   // Exit code when status is OK but the command wants a non-zero code (e.g. doctor: 1 when a
   // non-privilege check failed). Ignored when status is not OK.

@@ -28,6 +28,18 @@ int Emit(const GlobalOptions& g, CommandResult& r) {
     }
     out["exit_code"] = ToInt(code);
     std::string text = out.dump();
+    if (!r.json_raw.empty()) {
+      // `out` is a non-empty object ("exit_code" at least): the raw members go before its '}'.
+      text.pop_back();
+      for (auto& [key, value] : r.json_raw) {
+        text += ',';
+        text += nlohmann::json(key).dump();
+        text += ':';
+        text += value;
+        std::string().swap(value);
+      }
+      text += '}';
+    }
     headshift::RedactInPlace(text);
     std::cout << text << std::endl;
   } else {

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cstring>
 
+#include <rapidjson/writer.h>
+
 #include "common/prefault.h"
 
 #include "dataplane/tcp_state.h"
@@ -80,6 +82,60 @@ nlohmann::json TerminationReport::ToJson(bool with_sockets) const {
   j["netns"] = netns;
   if (nat_flows) j["nat_flows"] = nat_flows;
   return j;
+}
+
+namespace {
+
+// RapidJSON output stream appending to a std::string.
+struct StringOutput {
+  using Ch = char;
+  std::string* out;
+  void Put(char c) { out->push_back(c); }
+  void Flush() {}
+};
+
+}  // namespace
+
+void AppendSocketsJsonArray(const std::vector<const TerminationReport*>& reports, std::string& out) {
+  size_t n = 0;
+  for (const auto* r : reports) n += r->sockets.size();
+  ReservePrefaulted(out, out.size() + n * 176 + 16);
+  StringOutput os{&out};
+  rapidjson::Writer<StringOutput> w(os);
+  std::string endpoint;
+  auto str = [&w](const std::string& v) { w.String(v.data(), static_cast<rapidjson::SizeType>(v.size())); };
+  auto key = [&w](const char* k) { w.Key(k); };
+  w.StartArray();
+  for (const auto* r : reports) {
+    for (const auto& rec : r->sockets) {
+      const DiagSocket& sock = rec.socket;
+      w.StartObject();
+      key("family");
+      w.String(sock.FamilyName());
+      key("local");
+      endpoint.clear();
+      sock.Local().AppendTo(endpoint);
+      str(endpoint);
+      key("remote");
+      endpoint.clear();
+      sock.Remote().AppendTo(endpoint);
+      str(endpoint);
+      key("state");
+      str(TcpStateName(sock.state));
+      key("cookie");
+      w.Uint64(sock.Cookie());
+      key("outcome");
+      w.String(SessionOutcomeName(rec.outcome));
+      if (rec.error != 0) {
+        key("error");
+        w.String(std::strerror(rec.error));
+      }
+      key("host");
+      str(r->host);
+      w.EndObject();
+    }
+  }
+  w.EndArray();
 }
 
 std::string TerminationReport::ToText() const {
