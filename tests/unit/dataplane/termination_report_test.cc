@@ -1,0 +1,78 @@
+// TerminationReport's output forms: the streamed sockets array (RapidJSON) must say exactly what
+// the document form (nlohmann) says, and the text form one line per socket.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "dataplane/termination_report.h"
+
+namespace headshift {
+namespace {
+
+TerminationReport SampleReport(const std::string& host) {
+  TerminationReport r;
+  r.host = host;
+  auto v4 = DiagSocket::FromParts(AF_INET, 1, *InetEndpoint::Parse("10.0.0.1:443"), *InetEndpoint::Parse("10.99.0.7:40001"),
+                                  0x1234567890ull, 0);
+  auto v6 = DiagSocket::FromParts(AF_INET6, 1, *InetEndpoint::Parse("[::ffff:10.0.0.1]:443"),
+                                  *InetEndpoint::Parse("[::ffff:10.99.0.8]:40002"), 18446744073709551615ull, 0);
+  auto v6b = DiagSocket::FromParts(AF_INET6, 8, *InetEndpoint::Parse("[fd00::1]:443"),
+                                   *InetEndpoint::Parse("[fd00:99::2]:50000"), 7, 0);
+  r.sockets.push_back({v4, SessionOutcome::kReset, 0});
+  r.sockets.push_back({v6, SessionOutcome::kGone, ENOENT});
+  r.sockets.push_back({v6b, SessionOutcome::kFailed, EPERM});
+  r.Recount();
+  return r;
+}
+
+TEST(TerminationReportTest, StreamedSocketsArrayMatchesTheDocumentForm) {
+  TerminationReport a = SampleReport("proxy-a"), b = SampleReport("");
+  std::string out = "prefix:";
+  AppendSocketsJsonArray({&a, &b}, out);
+  ASSERT_EQ(out.rfind("prefix:", 0), 0u);
+  nlohmann::json streamed = nlohmann::json::parse(out.substr(7));
+  ASSERT_TRUE(streamed.is_array());
+  ASSERT_EQ(streamed.size(), 6u);
+  size_t i = 0;
+  for (const auto* r : {&a, &b}) {
+    nlohmann::json doc = r->ToJson(/*with_sockets=*/true)["sockets"];
+    for (auto s : doc) {
+      s["host"] = r->host;
+      EXPECT_EQ(streamed[i], s) << "socket " << i;
+      ++i;
+    }
+  }
+  EXPECT_EQ(streamed[0]["cookie"].get<uint64_t>(), 0x1234567890ull);
+  EXPECT_EQ(streamed[1]["cookie"].get<uint64_t>(), 18446744073709551615ull);
+  EXPECT_EQ(streamed[1]["error"], std::strerror(ENOENT));
+  EXPECT_FALSE(streamed[0].contains("error"));
+  EXPECT_EQ(streamed[2]["remote"], "[fd00:99::2]:50000");
+  EXPECT_EQ(streamed[3]["host"], "");
+}
+
+TEST(TerminationReportTest, EmptyReportsStreamAnEmptyArray) {
+  TerminationReport r;
+  std::string out;
+  AppendSocketsJsonArray({&r}, out);
+  EXPECT_EQ(out, "[]");
+}
+
+TEST(TerminationReportTest, TextHasOneLinePerSocketAndTheCounts) {
+  TerminationReport r = SampleReport("h");
+  std::string text = "before\n";
+  r.AppendText(text);
+  EXPECT_EQ(text.rfind("before\n", 0), 0u);
+  EXPECT_NE(text.find("inet  10.0.0.1:443  10.99.0.7:40001  ESTABLISHED  cookie=78187493520  reset\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("[fd00:99::2]:50000"), std::string::npos);
+  EXPECT_NE(text.find("failed (" + std::string(std::strerror(EPERM)) + ")"), std::string::npos);
+  EXPECT_NE(text.find("selected 3, reset 1, gone 1, failed 1\n"), std::string::npos) << text;
+  EXPECT_EQ(r.ToText(), text.substr(7));
+}
+
+}  // namespace
+}  // namespace headshift
