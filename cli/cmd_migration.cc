@@ -18,6 +18,7 @@ struct MigrationArgs {
   std::string id;
   bool yes = false;
   bool allow_shared = false;
+  int64_t reset_rate = -1;
 };
 
 CommandResult FromOutcome(const MigrationOutcome& out) {
@@ -39,6 +40,7 @@ MigrationOptions Options(Context& ctx, const MigrationArgs& a) {
   o.allow_shared = a.allow_shared;
   auto cfg = ctx.config();
   if (cfg.ok() && (*cfg)->sessions.allow_shared) o.allow_shared = true;
+  o.reset_rate = a.reset_rate;
   o.progress = StepProgress(ctx);
   return o;
 }
@@ -62,6 +64,10 @@ const CommandRegistrar kMigration([](CLI::App& app, const auto& bind) {
   migrate->add_option("--to", args->to, "target cluster id")->required();
   migrate->add_flag("--yes,-y", args->yes, "do not ask for confirmation");
   migrate->add_flag("--allow-shared", args->allow_shared, "also reset client addresses shared with other tenants");
+  migrate->add_option("--reset-rate", args->reset_rate,
+                      "reset the tenant's sessions at most N per second per session host (0: all at once; "
+                      "default: sessions.reset_rate)")
+      ->check(CLI::Range(int64_t{0}, int64_t{10000000}));
   bind(migrate, [args](Context& ctx) {
     auto mig = OpenMigration(ctx);
     if (!mig.ok()) return Fail(mig.status());

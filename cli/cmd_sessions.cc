@@ -23,6 +23,7 @@ struct SessionsFlags {
   bool dry_run = false;
   bool allow_shared = false;
   int max_rounds = 3;
+  int64_t rate = 0;  // kill: resets per second per host (0 = all at once)
 };
 
 void AddSelectionFlags(CLI::App* sub, SessionsFlags* f) {
@@ -220,6 +221,7 @@ CommandResult RunSessions(Context& ctx, const SessionsFlags& f, bool kill) {
   const bool destroys = kill && !f.dry_run && f.snapshot_out.empty();
   TerminatorOptions opts;
   opts.max_rounds = f.max_rounds;
+  opts.resets_per_second = f.rate;
 
   auto t0 = std::chrono::steady_clock::now();
   auto ms = [&t0] { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(); };
@@ -304,6 +306,9 @@ const CommandRegistrar kSessions([](CLI::App& app, const auto& bind) {
                    "reset only the sessions of this snapshot that still exist (same socket cookie)");
   kill->add_flag("--dry-run", kill_flags->dry_run, "list what would be reset; reset nothing");
   kill->add_option("--max-rounds", kill_flags->max_rounds, "dump-and-destroy rounds (default 3)");
+  kill->add_option("--rate", kill_flags->rate,
+                   "reset at most N sessions per second per host, in waves every 10 ms (default 0: all at once)")
+      ->check(CLI::Range(int64_t{0}, int64_t{10000000}));
   bind(kill, [kill_flags](Context& ctx) { return RunSessions(ctx, *kill_flags, true); });
 });
 

@@ -106,6 +106,9 @@ struct SessionHostConfig {
 struct SessionsConfig {
   std::vector<SessionHostConfig> hosts;
   bool allow_shared = false;
+  // A migration resets a tenant's sessions at most this fast (per session host, resets per second;
+  // 0 = all at once): paced, devices reconnect one wave at a time instead of as one storm.
+  int64_t reset_rate = 0;
 };
 
 // Per-tenant settings (optional; tenants not listed use defaults).

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <thread>
 #include <cerrno>
 #include <set>
@@ -87,6 +88,31 @@ StatusOr<std::vector<DiagSocket>> SessionTerminator::Select(const SocketQuery& q
   return SelectTimed(query, nullptr);
 }
 
+StatusOr<std::vector<DestroyPipeline::Answer>> SessionTerminator::DestroyPaced(const std::vector<DiagSocket>& selected) {
+  const size_t wave = std::max<size_t>(
+      1, static_cast<size_t>(options_.resets_per_second * TerminatorOptions::kPacingTickMs / 1000));
+  const auto tick = std::chrono::milliseconds(TerminatorOptions::kPacingTickMs);
+  std::vector<DestroyPipeline::Answer> out;
+  ReservePrefaulted(out, selected.size());
+  std::vector<int> errors;
+  auto next = std::chrono::steady_clock::now();
+  for (size_t at = 0; at < selected.size(); at += wave) {
+    std::this_thread::sleep_until(next);
+    next += tick;
+    size_t n = std::min(wave, selected.size() - at);
+    errors.assign(n, 0);
+    HS_RETURN_IF_ERROR(diag_->Destroy(selected.data() + at, n, errors.data(), 0));
+    size_t refused = 0;
+    for (size_t i = 0; i < n; ++i) {
+      out.push_back({selected[at + i], errors[i]});
+      refused += !DestroyPrivilegeStatus(errors[i]).ok();
+    }
+    // A first wave refused entirely: this host cannot destroy sockets; do not pace through the rest.
+    if (at == 0 && refused == n) break;
+  }
+  return out;
+}
+
 StatusOr<TerminationReport> SessionTerminator::Run(const SocketQuery& query, SessionOutcome mode) {
   auto t0 = std::chrono::steady_clock::now();
   TerminationReport rep;
@@ -109,7 +135,17 @@ StatusOr<TerminationReport> SessionTerminator::Run(const SocketQuery& query, Ses
     for (int round = 0;; ++round) {
       DestroyPipeline pipe(diag_);
       auto tw = std::chrono::steady_clock::now();
-      if (round == 0 && options_.max_rounds > 0) {
+      std::optional<StatusOr<std::vector<DestroyPipeline::Answer>>> answered;
+      if (round == 0 && options_.max_rounds > 0 && options_.resets_per_second > 0) {
+        auto selected = SelectTimed(query, nullptr);
+        if (!selected.ok()) return selected.status();
+        rep.dump_ms += MsSince(tw);
+        ++rep.rounds;
+        if (selected->empty()) break;
+        auto td = std::chrono::steady_clock::now();
+        answered = DestroyPaced(*selected);
+        rep.destroy_ms += MsSince(td);
+      } else if (round == 0 && options_.max_rounds > 0) {
         // The first walk feeds the pipeline as it goes: resets start while the kernel is still
         // walking its hash. The walk may then skip a socket (see DestroyPipeline); the confirming
         // walk of the next round runs with nothing being destroyed and catches it.
@@ -130,12 +166,15 @@ StatusOr<TerminationReport> SessionTerminator::Run(const SocketQuery& query, Ses
         }
         for (const auto& s : *selected) pipe.Add(s);
       }
-      rep.dump_ms += MsSince(tw);
-      ++rep.rounds;
-      if (pipe.added() == 0) break;
-      auto td = std::chrono::steady_clock::now();
-      auto answers = pipe.Finish();
-      rep.destroy_ms += MsSince(td);
+      if (!answered) {
+        rep.dump_ms += MsSince(tw);
+        ++rep.rounds;
+        if (pipe.added() == 0) break;
+        auto td = std::chrono::steady_clock::now();
+        answered = pipe.Finish();
+        rep.destroy_ms += MsSince(td);
+      }
+      auto& answers = *answered;
       if (!answers.ok()) return answers.status();
       ReservePrefaulted(rep.sockets, rep.sockets.size() + answers->size());
       index.reserve(rep.sockets.capacity());

@@ -3,7 +3,7 @@
 // selected, dump again — until a dump selects nothing or max_rounds destroy rounds have run.
 //
 // The first round resets while its dump is still being read (DestroyPipeline: the walk of the
-// kernel's hash on one core, resets on the others). Destroying during a walk can make that walk
+// kernel's hash on one core, resets on the others), or, paced (resets_per_second), in waves after it. Destroying during a walk can make that walk
 // skip a socket, so every later round first reads its dump to the end with nothing being destroyed
 // and only then resets; the final, confirming dump is therefore complete. It also catches
 // connections that completed their handshake meanwhile (a request socket's cookie is not the
@@ -21,6 +21,7 @@
 
 #include "common/status.h"
 #include "dataplane/session_selector.h"
+#include "dataplane/destroy_pipeline.h"
 #include "dataplane/session_snapshot.h"
 #include "dataplane/sock_diag.h"
 #include "dataplane/termination_report.h"
@@ -40,6 +41,13 @@ struct SocketQuery {
 
 struct TerminatorOptions {
   int max_rounds = 3;  // destroy rounds; one more dump confirms the result
+  // Pacing of the first round: at most this many resets per second (0 = all at once). Every reset
+  // client reconnects at once otherwise, and the reconnect storm queues on the proxy and the target
+  // control plane: each device's interruption is then the queue, not its own reconnect. Paced,
+  // the first round resets in waves every kPacingTickMs, after its dump was read to the end; later
+  // rounds (stragglers) are not paced.
+  int64_t resets_per_second = 0;
+  static constexpr int kPacingTickMs = 10;
   // Threads that reset (each with its own destroy channel); the default is one per CPU, up to 4.
   size_t destroy_threads = DefaultDestroyThreads();
 
@@ -61,6 +69,9 @@ class SessionTerminator {
 
  private:
   StatusOr<std::vector<DiagSocket>> SelectTimed(const SocketQuery& query, double* ms);
+  // Feeds `selected` to `pipe` in waves of resets_per_second * kPacingTickMs / 1000 sockets, one wave
+  // per tick, each destroyed before the next starts.
+  StatusOr<std::vector<DestroyPipeline::Answer>> DestroyPaced(const std::vector<DiagSocket>& selected);
 
   SockDiag* diag_;
   TerminatorOptions options_;

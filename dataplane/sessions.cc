@@ -184,8 +184,9 @@ StatusOr<SessionSnapshot> SnapshotSessions(const SessionHost& host, const std::v
   return (*t)->Snapshot(sel);
 }
 
-StatusOr<TerminationReport> KillSnapshot(const SessionHost& host, const SessionSnapshot& snapshot) {
-  auto t = SessionTable::Open(host, SessionTable::Access::kDestroy);
+StatusOr<TerminationReport> KillSnapshot(const SessionHost& host, const SessionSnapshot& snapshot,
+                                         TerminatorOptions options) {
+  auto t = SessionTable::Open(host, SessionTable::Access::kDestroy, options);
   if (!t.ok()) return t.status();
   return (*t)->KillSnapshot(snapshot, false);
 }

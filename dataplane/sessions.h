@@ -89,7 +89,8 @@ class SessionTable {
 StatusOr<SessionSnapshot> SnapshotSessions(const SessionHost& host, const std::vector<Cidr>& clients);
 // Resets only the snapshot's sockets that still exist (same cookie); connections made after the
 // snapshot are spared.
-StatusOr<TerminationReport> KillSnapshot(const SessionHost& host, const SessionSnapshot& snapshot);
+StatusOr<TerminationReport> KillSnapshot(const SessionHost& host, const SessionSnapshot& snapshot,
+                                         TerminatorOptions options = {});
 // Resets every session the selector matches (empty selector ports: the host's ports). The
 // confirming re-dump also resets matching connections opened while the kill runs (a client that
 // reconnected within those milliseconds); to spare connections made through a new route, snapshot

@@ -424,7 +424,9 @@ struct TenantMigration::Impl {
         if (!snap.ok()) return snap.status();
         auto host = std::find_if(hosts.begin(), hosts.end(), [&](const SessionHost& h) { return h.name == snap->host; });
         if (host == hosts.end()) return Status::Failed("snapshot names unknown session host " + snap->host);
-        auto rep = KillSnapshot(*host, *snap);
+        TerminatorOptions pacing;
+        pacing.resets_per_second = run.opts->reset_rate >= 0 ? run.opts->reset_rate : config.sessions.reset_rate;
+        auto rep = KillSnapshot(*host, *snap, pacing);
         if (!rep.ok()) return rep.status().WithContext("session host " + host->name);
         for (const auto& rec : rep->sockets) {
           if (rec.outcome == SessionOutcome::kReset && shared.count(rec.socket.Remote().addr.Unmapped().ToString())) {

@@ -33,6 +33,9 @@ namespace headshift {
 
 struct MigrationOptions {
   bool allow_shared = false;       // also reset client addresses another tenant uses
+  // Resets per second on each session host when the sessions are reset (0 = all at once; -1 = the
+  // config's sessions.reset_rate).
+  int64_t reset_rate = -1;
   bool archive_on_retire = true;   // split: keep the retired source rows in an archive schema
   // Called when a step starts (done=false) and ends (done=true, with its elapsed time).
   std::function<void(const std::string& tenant, const std::string& step, bool done, double ms)> progress;

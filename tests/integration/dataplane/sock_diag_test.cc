@@ -323,6 +323,37 @@ TEST_F(SockDiagTest, ZeroRoundsReportsRemainingAndResetsNothing) {
   close(l);
 }
 
+// Paced resets: 300 sessions at 1,000 per second go in waves (10 per 10 ms tick), so the kill takes
+// at least the pacing time; every session is still reset, nobody else touched.
+TEST_F(SockDiagTest, PacedKillResetsInWavesAndStillResetsEverySession) {
+  int l = Listen(*ns_, "10.64.0.1", kP);
+  std::vector<Conn> tenant, others;
+  for (int i = 0; i < 300; ++i) tenant.push_back(Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "t" + std::to_string(i)));
+  for (int i = 0; i < 20; ++i) others.push_back(Connect(*ns_, "10.64.2.1", "10.64.0.1", kP, l, "o" + std::to_string(i)));
+  SessionHost host{"lab", ns_->name(), "", {kP}};
+  TerminatorOptions opts;
+  opts.resets_per_second = 1000;
+  auto t = SessionTable::Open(host, SessionTable::Access::kDestroy, opts);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  SessionSelector sel;
+  sel.clients = {*ParseCidr("10.64.1.0/24")};
+  auto rep = (*t)->Kill(sel, false);
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  EXPECT_EQ(rep->selected, 300u);
+  EXPECT_EQ(rep->reset, 300u);
+  EXPECT_EQ(rep->remaining, 0u);
+  // 30 waves, one per 10 ms tick: the first goes at once, the last 290 ms later.
+  EXPECT_GE(rep->destroy_ms, 285.0) << "the resets were not paced";
+  int reset = 0;
+  for (auto& c : tenant) reset += AwaitError(c.client) == ECONNRESET;
+  EXPECT_EQ(reset, 300);
+  for (auto& c : others) EXPECT_EQ(Exchange(c), "") << c.label;
+  for (auto* v : {&tenant, &others}) {
+    for (auto& c : *v) Close(c);
+  }
+  close(l);
+}
+
 TEST_F(SockDiagTest, SnapshotApiSparesConnectionsMadeAfterIt) {
   int l = Listen(*ns_, "10.64.0.1", kP);
   Conn old1 = Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "old1");

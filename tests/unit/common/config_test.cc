@@ -125,7 +125,9 @@ INSTANTIATE_TEST_SUITE_P(
                 {"proxy.haproxy.host_template: template 'demo.com' must contain {tenant}"}},
         BadCase{"yaml_syntax", "clusters:\n", "clusters: [\n", {"invalid YAML at line"}},
         BadCase{"split_needs_cluster_dsn", "layout: shared", "layout: split",
-                {"clusters[0].dsn: required in split layout"}}),
+                {"clusters[0].dsn: required in split layout"}},
+        BadCase{"negative_reset_rate", "      conntrack_netns: lb\n", "      conntrack_netns: lb\n  reset_rate: -5\n",
+                {"sessions.reset_rate: -5 is out of range [0, 10000000]", "line 27, column 15"}}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(ConfigTest, UpstreamUrlDefaultsToControlUrlAndIsChecked) {
