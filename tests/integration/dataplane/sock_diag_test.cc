@@ -45,6 +45,16 @@ std::vector<DiagSocket> DumpAll(SockDiag& d, uint8_t family, const std::vector<u
   return out;
 }
 
+// Kills the tenant 10.64.1.0/24 on port kP in `ns` with `opts`.
+StatusOr<TerminationReport> KillTenant(const TestNetns& ns, const TerminatorOptions& opts) {
+  SessionHost host{"lab", ns.name(), "", {kP}};
+  auto t = SessionTable::Open(host, SessionTable::Access::kDestroy, opts);
+  if (!t.ok()) return t.status();
+  SessionSelector sel;
+  sel.clients = {*ParseCidr("10.64.1.0/24")};
+  return (*t)->Kill(sel, false);
+}
+
 uint64_t ThreadNetnsInode() {
   struct stat st {};
   stat("/proc/thread-self/ns/net", &st);
@@ -306,14 +316,9 @@ TEST_F(SockDiagTest, ZeroRoundsReportsRemainingAndResetsNothing) {
   int l = Listen(*ns_, "10.64.0.1", kP);
   std::vector<Conn> tenant;
   for (int i = 0; i < 300; ++i) tenant.push_back(Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "t" + std::to_string(i)));
-  SessionHost host{"lab", ns_->name(), "", {kP}};
   TerminatorOptions opts;
   opts.max_rounds = 0;
-  auto t = SessionTable::Open(host, SessionTable::Access::kDestroy, opts);
-  ASSERT_TRUE(t.ok()) << t.status().ToString();
-  SessionSelector sel;
-  sel.clients = {*ParseCidr("10.64.1.0/24")};
-  auto rep = (*t)->Kill(sel, false);
+  auto rep = KillTenant(*ns_, opts);
   ASSERT_TRUE(rep.ok()) << rep.status().ToString();
   EXPECT_EQ(rep->selected, 300u);
   EXPECT_EQ(rep->remaining, 300u);
@@ -330,14 +335,9 @@ TEST_F(SockDiagTest, PacedKillResetsInWavesAndStillResetsEverySession) {
   std::vector<Conn> tenant, others;
   for (int i = 0; i < 300; ++i) tenant.push_back(Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "t" + std::to_string(i)));
   for (int i = 0; i < 20; ++i) others.push_back(Connect(*ns_, "10.64.2.1", "10.64.0.1", kP, l, "o" + std::to_string(i)));
-  SessionHost host{"lab", ns_->name(), "", {kP}};
   TerminatorOptions opts;
   opts.resets_per_second = 1000;
-  auto t = SessionTable::Open(host, SessionTable::Access::kDestroy, opts);
-  ASSERT_TRUE(t.ok()) << t.status().ToString();
-  SessionSelector sel;
-  sel.clients = {*ParseCidr("10.64.1.0/24")};
-  auto rep = (*t)->Kill(sel, false);
+  auto rep = KillTenant(*ns_, opts);
   ASSERT_TRUE(rep.ok()) << rep.status().ToString();
   EXPECT_EQ(rep->selected, 300u);
   EXPECT_EQ(rep->reset, 300u);
