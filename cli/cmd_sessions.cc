@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/command.h"
+#include "dataplane/host_fanout.h"
 #include "dataplane/sessions.h"
 #include "migrate/tenant_mover.h"
 
@@ -263,18 +264,17 @@ CommandResult RunSessions(Context& ctx, const SessionsFlags& f, bool kill) {
   }
 
   spdlog::debug("sessions: {} host(s) opened and checked in {:.1f} ms", tables.size(), ms());
+  // Every host at once (OnEachHost): hosts are independent.
+  auto results = OnEachHost<StatusOr<TerminationReport>>(tables.size(), [&](size_t i) -> StatusOr<TerminationReport> {
+    if (!plan->snapshots.empty()) return tables[i]->KillSnapshot(plan->snapshots[i], !destroys);
+    if (kill) return tables[i]->Kill(plan->selector, !destroys);
+    return tables[i]->List(plan->selector);
+  });
   std::vector<TerminationReport> reports;
-  for (size_t i = 0; i < tables.size(); ++i) {
-    StatusOr<TerminationReport> r = Status::Failed("unreachable");
-    if (!plan->snapshots.empty()) {
-      r = tables[i]->KillSnapshot(plan->snapshots[i], !destroys);
-    } else if (kill) {
-      r = tables[i]->Kill(plan->selector, !destroys);
-    } else {
-      r = tables[i]->List(plan->selector);
-    }
+  for (size_t i = 0; i < results.size(); ++i) {
+    auto& r = results[i];
     if (!r.ok()) {
-      // Hosts already done keep their outcome in the log; the command reports the failure.
+      // The other hosts' outcomes are in the log; the command reports the failure.
       return Fail(r.status().WithContext(plan->hosts[i].name.empty() ? "sessions" : "host " + plan->hosts[i].name));
     }
     if (kill) {

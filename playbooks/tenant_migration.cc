@@ -12,6 +12,7 @@
 #include "common/subprocess.h"
 #include "controlplane/headscale_client.h"
 #include "dataplane/cidr.h"
+#include "dataplane/host_fanout.h"
 #include "dataplane/sessions.h"
 #include "migrate/tenant_facts.h"
 #include "migrate/tenant_mover.h"
@@ -358,8 +359,12 @@ struct TenantMigration::Impl {
     } else {
       auto cidrs = ParseCidrList(sel->selected);
       if (!cidrs.ok()) return cidrs.status();
-      for (const auto& h : Hosts()) {
-        auto s = SnapshotSessions(h, *cidrs);
+      auto hosts = Hosts();
+      auto taken = OnEachHost<StatusOr<SessionSnapshot>>(hosts.size(),
+                                                         [&](size_t i) { return SnapshotSessions(hosts[i], *cidrs); });
+      for (size_t i = 0; i < hosts.size(); ++i) {
+        const SessionHost& h = hosts[i];
+        auto& s = taken[i];
         if (!s.ok()) return s.status().WithContext("session host " + h.name);
         total += static_cast<int64_t>(s->sockets.size());
         run.rep.sessions_by_host[h.name] = {{"selected", s->sockets.size()}};
@@ -419,14 +424,22 @@ struct TenantMigration::Impl {
     TerminationReport total;
     if (snaps.is_array()) {
       auto hosts = Hosts();
+      std::vector<std::pair<SessionHost, SessionSnapshot>> work;
       for (const auto& sj : snaps) {
         auto snap = SessionSnapshot::FromJson(sj);
         if (!snap.ok()) return snap.status();
         auto host = std::find_if(hosts.begin(), hosts.end(), [&](const SessionHost& h) { return h.name == snap->host; });
         if (host == hosts.end()) return Status::Failed("snapshot names unknown session host " + snap->host);
-        TerminatorOptions pacing;
-        pacing.resets_per_second = run.opts->reset_rate >= 0 ? run.opts->reset_rate : config.sessions.reset_rate;
-        auto rep = KillSnapshot(*host, *snap, pacing);
+        work.emplace_back(*host, std::move(snap).value());
+      }
+      TerminatorOptions pacing;
+      pacing.resets_per_second = run.opts->reset_rate >= 0 ? run.opts->reset_rate : config.sessions.reset_rate;
+      // Every session host at once: a tenant's devices behind different proxies are cut together.
+      auto reports = OnEachHost<StatusOr<TerminationReport>>(
+          work.size(), [&](size_t i) { return KillSnapshot(work[i].first, work[i].second, pacing); });
+      for (size_t i = 0; i < work.size(); ++i) {
+        const SessionHost* host = &work[i].first;
+        auto& rep = reports[i];
         if (!rep.ok()) return rep.status().WithContext("session host " + host->name);
         for (const auto& rec : rep->sockets) {
           if (rec.outcome == SessionOutcome::kReset && shared.count(rec.socket.Remote().addr.Unmapped().ToString())) {
