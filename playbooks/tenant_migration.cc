@@ -4,6 +4,9 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <future>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -61,7 +64,8 @@ struct TenantMigration::Impl {
   Config config;
   std::unique_ptr<migrate::TenantMover> mover;
   std::unique_ptr<RouteBackend> route;
-  std::map<std::string, std::string> api_keys;  // cluster -> API key (resolved lazily)
+  std::map<std::string, std::string> api_keys;
+  std::mutex api_keys_mu;  // cluster -> API key (resolved lazily)
 
   // One run's state; rebuilt from the journal on resume/rollback.
   struct Run {
@@ -76,6 +80,7 @@ struct TenantMigration::Impl {
   // ---- helpers ----
 
   StatusOr<std::string> ApiKey(const std::string& cluster) {
+    std::lock_guard<std::mutex> lock(api_keys_mu);  // preflight's checks run on several threads
     if (auto it = api_keys.find(cluster); it != api_keys.end()) return it->second;
     const ClusterConfig* c = config.FindCluster(cluster);
     if (!c) return Status::BadInput("unknown cluster " + cluster);
@@ -184,24 +189,108 @@ struct TenantMigration::Impl {
 
   // ---- preflight (read-only) ----
 
+  // Control planes: same Noise key, reachable; the target can be made to see new rows; the
+  // source's online devices (when `want_online`). Problems and risks in a fixed order.
+  struct ControlPlanes {
+    std::vector<std::string> problems, risks;
+    std::optional<json> online;
+  };
+  ControlPlanes CheckControlPlanes(const std::string& tenant, const std::string& from, const std::string& to,
+                                   bool want_online) {
+    ControlPlanes out;
+    const ClusterConfig* target = config.FindCluster(to);
+    std::string source_key, target_key;
+    for (const std::string& cl : {from, to}) {
+      const ClusterConfig* c = config.FindCluster(cl);
+      HeadscaleClient hc(c->control_url, "", config.timeouts.http_ms);
+      auto k = hc.NoiseKey();
+      if (!k.ok()) {
+        out.problems.push_back("control plane of cluster " + cl + " unreachable: " + k.status().message());
+      } else {
+        (cl == from ? source_key : target_key) = *k;
+      }
+    }
+    if (!source_key.empty() && !target_key.empty() && source_key != target_key) {
+      std::string msg = "clusters " + from + " and " + to + " use different Noise keys (" + source_key + " vs " +
+                        target_key + "): moved clients would fail the handshake";
+      out.risks.push_back(msg);
+      out.problems.push_back(msg + " (fix: give both headscale nodes the same noise.private_key_path)");
+    }
+    if (target && target->cached_nodes && target->reload_command.empty()) {
+      std::string msg = "cluster " + to + " caches nodes (headscale >= 0.27 NodeStore) and has no reload_command: "
+                        "it would not serve the copied nodes";
+      out.risks.push_back(msg);
+      out.problems.push_back(msg + " (fix: set clusters[" + to + "].reload_command, e.g. [systemctl, restart, headscale])");
+    }
+    auto source_api = Control(from);
+    if (!source_api.ok()) {
+      out.problems.push_back(source_api.status().message());
+    } else {
+      auto nodes = (*source_api)->ListNodes(tenant);
+      if (!nodes.ok()) {
+        out.problems.push_back("cluster " + from + " API: " + nodes.status().message());
+      } else if (want_online) {
+        json online = json::array();
+        for (const auto& n : *nodes) {
+          if (n.online) online.push_back(n.name);
+        }
+        out.online = std::move(online);
+      }
+    }
+    if (auto target_api = Control(to); !target_api.ok()) out.problems.push_back(target_api.status().message());
+    return out;
+  }
+
   // Everything that can refuse a migration, collected at once. Fills rep (rows, conflicts, risks,
   // route before/after, online devices).
   Status Preflight(const std::string& tenant, const std::string& from, const std::string& to, MigrationReport& rep,
                    bool for_plan, json* online_before) {
     std::vector<std::string> problems;
-    migrate::PreflightReport plan;
-    auto pre = mover->Preflight(tenant, from, to, &plan);
-    const migrate::MovePlan& p = pre.ok() ? *pre : plan;
+    // The database plan, the control planes (HTTP) and the session hosts are independent: checked
+    // at once (each task has its own connections), then reported in this fixed order.
+    struct DbCheck {
+      StatusOr<migrate::PreflightReport> pre = Status::Failed("not run");
+      migrate::PreflightReport plan;
+    };
+    auto db_task = std::async(std::launch::async, [&] {
+      DbCheck d;
+      d.pre = mover->Preflight(tenant, from, to, &d.plan);
+      return d;
+    });
+    auto control_task = std::async(std::launch::async, [&] { return CheckControlPlanes(tenant, from, to, online_before != nullptr); });
+    struct HostCheck {
+      Status refusal;  // NoPrivilege stops the preflight
+      std::vector<std::string> problems;
+    };
+    auto hosts_task = std::async(std::launch::async, [&] {
+      HostCheck hc;
+      auto hosts = Hosts();
+      auto opened = OnEachHost<Status>(hosts.size(), [&](size_t i) {
+        auto t = SessionTable::Open(hosts[i], for_plan ? SessionTable::Access::kReadOnly : SessionTable::Access::kDestroy);
+        return t.ok() ? Status::Ok() : t.status();
+      });
+      for (size_t i = 0; i < hosts.size(); ++i) {
+        if (opened[i].ok()) continue;
+        if (opened[i].code() == ExitCode::kNoPrivilege) {
+          if (hc.refusal.ok()) hc.refusal = opened[i];
+        } else {
+          hc.problems.push_back("session host " + hosts[i].name + ": " + opened[i].message());
+        }
+      }
+      return hc;
+    });
+
+    DbCheck db = db_task.get();
+    const migrate::MovePlan& p = db.pre.ok() ? *db.pre : db.plan;
     rep.layout = p.layout.empty() ? DbLayoutName(config.database.layout) : p.layout;
     for (const auto& t : p.tables) rep.rows[t.table] = t.rows;
     for (const auto& c : p.conflicts) {
       rep.conflicts.push_back(c.ToJson());
       problems.push_back(c.message + (c.fix.empty() ? "" : " (fix: " + c.fix + ")"));
     }
-    if (!pre.ok() && p.conflicts.empty()) problems.push_back(pre.status().message());
+    if (!db.pre.ok() && p.conflicts.empty()) problems.push_back(db.pre.status().message());
 
     // Route: headshift must own it, and it must point at the source now.
-    const ClusterConfig* target = config.FindCluster(to);
     rep.route_after = to;
     Status own = route->CheckOwnership(tenant);
     if (!own.ok()) problems.push_back(own.message() + (own.hint().empty() ? "" : " (fix: " + own.hint() + ")"));
@@ -219,55 +308,17 @@ struct TenantMigration::Impl {
       }
     }
 
-    // Control planes: same Noise key, reachable; the target can be made to see new rows.
-    std::string source_key, target_key;
-    for (const std::string& cl : {from, to}) {
-      const ClusterConfig* c = config.FindCluster(cl);
-      HeadscaleClient hc(c->control_url, "", config.timeouts.http_ms);
-      auto k = hc.NoiseKey();
-      if (!k.ok()) {
-        problems.push_back("control plane of cluster " + cl + " unreachable: " + k.status().message());
-      } else {
-        (cl == from ? source_key : target_key) = *k;
-      }
+    ControlPlanes cc = control_task.get();
+    problems.insert(problems.end(), cc.problems.begin(), cc.problems.end());
+    rep.risks.insert(rep.risks.end(), cc.risks.begin(), cc.risks.end());
+    if (online_before && cc.online) {
+      *online_before = *cc.online;
+      rep.online_before = static_cast<int64_t>(online_before->size());
     }
-    if (!source_key.empty() && !target_key.empty() && source_key != target_key) {
-      std::string msg = "clusters " + from + " and " + to + " use different Noise keys (" + source_key + " vs " +
-                        target_key + "): moved clients would fail the handshake";
-      rep.risks.push_back(msg);
-      problems.push_back(msg + " (fix: give both headscale nodes the same noise.private_key_path)");
-    }
-    if (target && target->cached_nodes && target->reload_command.empty()) {
-      std::string msg = "cluster " + to + " caches nodes (headscale >= 0.27 NodeStore) and has no reload_command: "
-                        "it would not serve the copied nodes";
-      rep.risks.push_back(msg);
-      problems.push_back(msg + " (fix: set clusters[" + to + "].reload_command, e.g. [systemctl, restart, headscale])");
-    }
-    auto source_api = Control(from);
-    if (!source_api.ok()) {
-      problems.push_back(source_api.status().message());
-    } else {
-      auto nodes = (*source_api)->ListNodes(tenant);
-      if (!nodes.ok()) {
-        problems.push_back("cluster " + from + " API: " + nodes.status().message());
-      } else if (online_before) {
-        *online_before = json::array();
-        for (const auto& n : *nodes) {
-          if (n.online) online_before->push_back(n.name);
-        }
-        rep.online_before = static_cast<int64_t>(online_before->size());
-      }
-    }
-    if (auto target_api = Control(to); !target_api.ok()) problems.push_back(target_api.status().message());
 
-    // Session hosts: reachable, and (for a real run) with the privilege to reset.
-    for (const auto& h : Hosts()) {
-      auto t = SessionTable::Open(h, for_plan ? SessionTable::Access::kReadOnly : SessionTable::Access::kDestroy);
-      if (!t.ok()) {
-        if (t.status().code() == ExitCode::kNoPrivilege) return t.status();
-        problems.push_back("session host " + h.name + ": " + t.status().message());
-      }
-    }
+    HostCheck hc = hosts_task.get();
+    if (!hc.refusal.ok()) return hc.refusal;
+    problems.insert(problems.end(), hc.problems.begin(), hc.problems.end());
     if (config.sessions.hosts.empty()) {
       rep.risks.push_back("no sessions.hosts configured: existing connections stay on the source until they drop");
     }
