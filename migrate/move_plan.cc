@@ -4,6 +4,23 @@
 
 namespace headshift::migrate {
 
+namespace {
+constexpr size_t kMessageValues = 5;      // values named in a message
+constexpr size_t kReportedValues = 1000;  // values kept in Conflict::values
+}  // namespace
+
+std::string SampleValues(const std::vector<std::string>& values) {
+  std::string s;
+  for (size_t i = 0; i < values.size() && i < kMessageValues; ++i) s += (i ? ", " : "") + values[i];
+  if (values.size() > kMessageValues) s += " and " + std::to_string(values.size() - kMessageValues) + " more";
+  return s;
+}
+
+std::vector<std::string> CapValues(std::vector<std::string> values) {
+  if (values.size() > kReportedValues) values.resize(kReportedValues);
+  return values;
+}
+
 nlohmann::json Conflict::ToJson() const {
   return {{"kind", kind}, {"table", table}, {"column", column}, {"message", message}, {"fix", fix},
           {"values", values}};

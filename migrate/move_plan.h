@@ -57,6 +57,11 @@ struct MovePlan {
   std::string ToText() const;
 };
 
+// "a, b, c, d, e and 7 more": the values a conflict message names.
+std::string SampleValues(const std::vector<std::string>& values);
+// The first 1000 values: what Conflict::values keeps.
+std::vector<std::string> CapValues(std::vector<std::string> values);
+
 // Preflight returns the same picture.
 using PreflightReport = MovePlan;
 

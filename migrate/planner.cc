@@ -1,36 +1,19 @@
 #include "migrate/planner.h"
 
-#include <algorithm>
 #include <map>
-#include <set>
 
 #include "migrate/cluster_cordons.h"
 #include "migrate/headshift_tables.h"
 #include "migrate/id_allocator.h"
+#include "migrate/target_collisions.h"
 
 namespace headshift::migrate {
 namespace {
-
-constexpr size_t kMessageValues = 5;    // values named in a message
-constexpr size_t kReportedValues = 1000;  // values kept in Conflict::values
 
 std::string Join(const std::vector<std::string>& v, const std::string& sep) {
   std::string out;
   for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
   return out;
-}
-
-// "a, b, c and 7 more"
-std::string Sample(const std::vector<std::string>& v) {
-  std::vector<std::string> head(v.begin(), v.begin() + std::min(v.size(), kMessageValues));
-  std::string s = Join(head, ", ");
-  if (v.size() > kMessageValues) s += " and " + std::to_string(v.size() - kMessageValues) + " more";
-  return s;
-}
-
-std::vector<std::string> Cap(std::vector<std::string> v) {
-  if (v.size() > kReportedValues) v.resize(kReportedValues);
-  return v;
 }
 
 // Schema differences of the tenant tables between source and target (split layout).
@@ -205,13 +188,22 @@ StatusOr<MovePlan> Planner::Plan(const std::string& tenant, const std::string& f
                          "; if an earlier migration copied it, finish or roll back that migration";
       plan.conflicts.push_back({"tenant_on_target", ts->root().name, ctx_.profile().root_key,
                                 "tenant " + tenant + " already exists on cluster " + to + " (" +
-                                    ts->root().name + " id " + Sample(ids) + ")",
-                                hint, Cap(ids)});
+                                    ts->root().name + " id " + SampleValues(ids) + ")",
+                                hint, CapValues(ids)});
     }
   }
 
   // Per-table checks.
-  std::set<std::string> reported_unique;  // "table.column" covered by a unique_index conflict
+  CollisionSides sides;
+  sides.values_conn = &sc;
+  sides.values_schema = &ss;
+  sides.values_selector = src_sel;
+  sides.target_conn = &tc;
+  sides.target_schema = ts;
+  sides.target_cluster = to;
+  if (dbs.shared()) sides.own_on_target = src_sel;  // one table holds both sides
+  sides.skip_root_unique_indexes = on_target;       // already reported as tenant_on_target
+  TargetCollisions collisions(ctx_, std::move(sides));
   for (const auto& t : ss.tables()) {
     const TenantTable* tt = ts->Find(t.name);
     if (!tt) continue;  // drift already reported
@@ -231,10 +223,10 @@ StatusOr<MovePlan> Planner::Plan(const std::string& tenant, const std::string& f
         for (int i = 0; i < r->rows(); ++i) v.push_back(t.name + " " + r->Get(i, 0) + " -> " + ref.ref_table + " " + r->Get(i, 1));
         plan.conflicts.push_back({"dangling_reference", t.name, ref.column,
                                   std::to_string(v.size()) + " row(s) of " + t.name + " reference " + ref.ref_table +
-                                      " rows of another tenant through " + ref.column + ": " + Sample(v),
+                                      " rows of another tenant through " + ref.column + ": " + SampleValues(v),
                                   "clear or fix " + t.name + "." + ref.column + " on those rows (they belong to two "
                                   "tenants), then retry",
-                                  Cap(v)});
+                                  CapValues(v)});
       }
     }
 
@@ -249,8 +241,8 @@ StatusOr<MovePlan> Planner::Plan(const std::string& tenant, const std::string& f
         for (int i = 0; i < r->rows(); ++i) v.push_back(t.name + " " + r->Get(i, 0) + " (cluster " + r->Get(i, 1) + ")");
         plan.conflicts.push_back({"cluster_mismatch", t.name, ss.cluster_column(),
                                   std::to_string(v.size()) + " row(s) of the tenant are not on cluster " + from + ": " +
-                                      Sample(v),
-                                  "these rows are inconsistent; fix their " + ss.cluster_column() + " first", Cap(v)});
+                                      SampleValues(v),
+                                  "these rows are inconsistent; fix their " + ss.cluster_column() + " first", CapValues(v)});
       }
     }
 
@@ -272,94 +264,14 @@ StatusOr<MovePlan> Planner::Plan(const std::string& tenant, const std::string& f
           for (int i = 0; i < m->rows(); ++i) v.push_back(m->Get(i, 0));
           plan.conflicts.push_back({"missing_reference", t.name, ref.column,
                                     t.name + "." + ref.column + " references " + ref.ref_table + " rows missing on the target: " +
-                                        Sample(v),
-                                    "create those " + ref.ref_table + " rows on the target first", Cap(v)});
+                                        SampleValues(v),
+                                    "create those " + ref.ref_table + " rows on the target first", CapValues(v)});
         }
       }
     }
 
-    // Unique indexes of the target table (values as they will be: cluster rewritten).
-    const std::string not_own = dbs.shared() ? "t." + tsql.Ident(tt->pk) + " <> ALL(" + RowSql::IdArray(ids) + ")" : "TRUE";
-    for (const auto& u : tt->unique_indexes) {
-      if (u.has_expressions || u.columns.empty()) continue;
-      bool remapped = false;
-      for (const auto& c : u.columns) remapped |= c == t.pk || t.TenantRef(c) != nullptr || !t.Find(c);
-      if (remapped) continue;  // ids are remapped to free values by the copy
-      if (t.root && on_target) continue;  // already reported as tenant_on_target
-      // Source side: evaluate the index predicate over the mapped row.
-      std::vector<std::string> cols = ssql.ColumnNames(t);
-      std::vector<std::string> exprs = ssql.MappedExprs(t, "t", {}, to, cols);
-      std::string inner;
-      for (size_t i = 0; i < cols.size(); ++i) inner += (i ? ", " : "") + exprs[i] + " AS " + ssql.Ident(cols[i]);
-      std::string key, notnull;
-      for (size_t i = 0; i < u.columns.size(); ++i) {
-        key += (i ? ", " : "") + ssql.Ident(u.columns[i]);
-        notnull += " AND " + ssql.Ident(u.columns[i]) + " IS NOT NULL";
-      }
-      std::string pred = u.predicate.empty() ? "TRUE" : u.predicate;
-      auto r = sc.Exec("SELECT " + ssql.Ident(t.pk) + ", jsonb_build_array(" + key + ")::text FROM (SELECT " + inner +
-                       " FROM " + ssql.Ident(t.name) + " t WHERE " + member + ") s WHERE (" + pred + ")" + notnull);
-      if (!r.ok()) return r.status().WithContext("checking unique index " + u.name);
-      if (r->rows() == 0) continue;
-      nlohmann::json keys = nlohmann::json::array();
-      std::map<std::string, std::string> src_of;
-      for (int i = 0; i < r->rows(); ++i) {
-        keys.push_back(r->Get(i, 1));
-        src_of[r->Get(i, 1)] = r->Get(i, 0);
-      }
-      auto m = tc.Exec("SELECT t." + tsql.Ident(tt->pk) + ", jsonb_build_array(" + key + ")::text k FROM " +
-                           tsql.Ident(tt->name) + " t WHERE (" + pred + ") AND " + not_own +
-                           " AND jsonb_build_array(" + key + ")::text IN (SELECT jsonb_array_elements_text($1::jsonb)) "
-                           "ORDER BY 1",
-                       {keys.dump()});
-      if (!m.ok()) return m.status().WithContext("checking unique index " + u.name + " on the target");
-      if (m->rows() > 0) {
-        std::vector<std::string> v, vals;
-        for (int i = 0; i < m->rows(); ++i) {
-          v.push_back(m->Get(i, 1) + " (source id " + src_of[m->Get(i, 1)] + ", target id " + m->Get(i, 0) + ")");
-          vals.push_back(m->Get(i, 1));
-        }
-        plan.conflicts.push_back({"unique_index", t.name, Join(u.columns, ","),
-                                  std::to_string(v.size()) + " row(s) of " + t.name + " would violate unique index " +
-                                      u.name + " on cluster " + to + ": " + Sample(v),
-                                  "rename or remove the clashing rows on one side", Cap(vals)});
-        if (u.columns.size() == 1) reported_unique.insert(t.name + "." + u.columns[0]);
-      }
-    }
-
-    // Values the target cluster must not already use (headscale keeps them unique in memory only).
-    for (const auto& col : t.unique_in_cluster) {
-      if (reported_unique.count(t.name + "." + col) || !tt->Find(col)) continue;
-      auto r = sc.Exec("SELECT t." + ssql.Ident(t.pk) + ", t." + ssql.Ident(col) + "::text FROM " + ssql.Ident(t.name) +
-                       " t WHERE " + member + " AND t." + ssql.Ident(col) + " IS NOT NULL AND t." + ssql.Ident(col) +
-                       "::text <> ''");
-      if (!r.ok()) return r.status().WithContext("reading " + t.name + "." + col);
-      if (r->rows() == 0) continue;
-      nlohmann::json vals = nlohmann::json::array();
-      std::map<std::string, std::string> src_of;
-      for (int i = 0; i < r->rows(); ++i) {
-        vals.push_back(r->Get(i, 1));
-        src_of[r->Get(i, 1)] = r->Get(i, 0);
-      }
-      auto m = tc.Exec("SELECT t." + tsql.Ident(tt->pk) + ", t." + tsql.Ident(col) + "::text FROM " + tsql.Ident(tt->name) +
-                           " t WHERE " + ctx_.ClusterScope(tsql, *tt, "t", to) + " AND " + not_own + " AND t." +
-                           tsql.Ident(col) + "::text IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY 2, 1",
-                       {vals.dump()});
-      if (!m.ok()) return m.status().WithContext("checking " + t.name + "." + col + " on cluster " + to);
-      if (m->rows() > 0) {
-        std::vector<std::string> v, raw;
-        for (int i = 0; i < m->rows(); ++i) {
-          v.push_back(m->Get(i, 1) + " (source id " + src_of[m->Get(i, 1)] + ", target id " + m->Get(i, 0) + ")");
-          raw.push_back(m->Get(i, 1));
-        }
-        plan.conflicts.push_back({"collision", t.name, col,
-                                  std::to_string(v.size()) + " " + t.name + "." + col + " value(s) already used on cluster " +
-                                      to + ": " + Sample(v),
-                                  "change the clashing " + col + " on one side (headscale requires it unique per "
-                                  "cluster), or move the tenant elsewhere",
-                                  Cap(raw)});
-      }
-    }
+    // Unique indexes and unique_in_cluster values the target cluster already uses.
+    HS_RETURN_IF_ERROR(collisions.CheckTable(t, &plan.conflicts));
 
     // Ids the copy would have to remap (split: the source id is taken on the target).
     if (!dbs.shared()) {
