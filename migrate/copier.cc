@@ -9,6 +9,7 @@
 #include "migrate/id_allocator.h"
 #include "migrate/pg_copy.h"
 #include "migrate/pg_tx.h"
+#include "migrate/target_collisions.h"
 
 namespace headshift::migrate {
 namespace {
@@ -25,6 +26,26 @@ std::string Q(PgConn& c, const std::string& s) { return c.QuoteLiteral(s); }
 Status Progress(const CopyOptions& opts, const CopyProgress& p) {
   if (!opts.on_progress) return Status::Ok();
   return opts.on_progress(p);
+}
+
+// Joins a thread on every way out of a scope.
+struct Joiner {
+  std::thread& t;
+  ~Joiner() {
+    if (t.joinable()) t.join();
+  }
+};
+
+// Runs the collision check (target_collisions.h) inside the copy's transactions, before its first write:
+// Refused naming every clash when a device registered on the target took one of the tenant's values
+// after preflight. The caller's transaction rolls back, so nothing is committed.
+Status RefuseCollisions(const MoveContext& ctx, const MoveRef& ref, CollisionSides sides) {
+  TargetCollisions check(ctx, std::move(sides));
+  auto found = check.CheckAll();
+  if (!found.ok()) return found.status().WithContext("re-checking values on cluster " + ref.to);
+  return CollisionsRefused("values of tenant " + ref.tenant + " are already used on cluster " + ref.to +
+                               " (taken since preflight?); nothing was committed:",
+                           *found);
 }
 
 // "SELECT 'users', count(*), sum(...)::text FROM ... UNION ALL ..." result -> table -> (count, sum).
@@ -121,6 +142,27 @@ StatusOr<CopyReport> Copier::CopyShared(const MoveRef& ref, const CopyOptions& o
     return Status::Refused("tenant " + ref.tenant + " already exists on cluster " + ref.to,
                            "run `headshift plan` to see the conflicts");
   }
+  // Lock the rows so that nothing changes them between the collision check, the hash and the move.
+  std::map<std::string, double> lock_ms;
+  for (const auto& t : s.tables()) {
+    auto tt0 = std::chrono::steady_clock::now();
+    auto lock = c.Exec("SELECT count(*) FROM (SELECT 1 FROM " + sql.Ident(t.name) + " t WHERE " +
+                       sql.MemberPredicate(t, "t", from_sel) + " FOR UPDATE) x");
+    if (!lock.ok()) return lock.status().WithContext("locking " + t.name);
+    lock_ms[t.name] = MsSince(tt0);
+  }
+  {
+    // Values the target cluster took since preflight (headscale allocates IPs and names in memory).
+    CollisionSides sides;
+    sides.values_conn = &c;
+    sides.values_schema = &s;
+    sides.values_selector = from_sel;
+    sides.target_conn = &c;
+    sides.target_schema = &s;
+    sides.target_cluster = ref.to;
+    sides.own_on_target = from_sel;  // one table holds both sides
+    HS_RETURN_IF_ERROR(RefuseCollisions(ctx_, ref, std::move(sides)));
+  }
   CopyReport rep;
   rep.ref = ref;
   rep.layout = "shared";
@@ -128,10 +170,6 @@ StatusOr<CopyReport> Copier::CopyShared(const MoveRef& ref, const CopyOptions& o
   for (const auto& t : s.tables()) {
     auto tt0 = std::chrono::steady_clock::now();
     std::string member = sql.MemberPredicate(t, "t", from_sel);
-    // Lock the rows so that nothing changes them between the hash and the move.
-    auto lock = c.Exec("SELECT count(*) FROM (SELECT 1 FROM " + sql.Ident(t.name) + " t WHERE " + member +
-                       " FOR UPDATE) x");
-    if (!lock.ok()) return lock.status().WithContext("locking " + t.name);
     auto r = c.Exec("WITH ins AS (INSERT INTO headshift_copy_rows (migration_id, tbl, source_id, target_id, row_hash) "
                     "SELECT " + mig + ", " + Q(c, t.name) + ", t." + sql.Ident(t.pk) + ", t." + sql.Ident(t.pk) + ", " +
                     sql.MappedHash(t, "t", {}, ref.to) + " FROM " + sql.Ident(t.name) + " t WHERE " + member +
@@ -142,7 +180,7 @@ StatusOr<CopyReport> Copier::CopyShared(const MoveRef& ref, const CopyOptions& o
       return Status::Refused("tenant " + ref.tenant + " does not exist on cluster " + ref.from,
                              "check the tenant name and the source cluster (`headshift plan`)");
     }
-    rep.tables.push_back({t.name, r->GetInt(0, 0), 0, 0, MsSince(tt0)});
+    rep.tables.push_back({t.name, r->GetInt(0, 0), 0, 0, lock_ms[t.name] + MsSince(tt0)});
   }
   for (auto& tc : rep.tables) {
     const TenantTable* t = s.Find(tc.table);
@@ -252,12 +290,33 @@ StatusOr<CopyReport> Copier::CopySplit(const MoveRef& ref, const CopyOptions& op
                              "run `headshift plan` to see the conflicts");
     }
   }
+  phase("begin");
+  // Values the target cluster took since preflight (headscale allocates IPs and names in memory): the
+  // source snapshot's values against the target, before the first write. The check runs beside the id
+  // listing below (which uses only `src`): it reads the values on the recorder connection, which joins
+  // the exported snapshot now and keeps it for the record, and queries the target connection, which is
+  // idle until the ids are allocated.
+  PgConn& rconn = **recorder_conn;
+  const std::string snapshot_sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT " +
+                                   ssql.Literal(snapshot);
+  HS_RETURN_IF_ERROR(rconn.ExecScript(snapshot_sql));
+  Status collisions;
+  std::thread checker([&] {
+    CollisionSides sides;
+    sides.values_conn = &rconn;
+    sides.values_schema = &ss;
+    sides.values_selector = src_sel;
+    sides.target_conn = &tgt;
+    sides.target_schema = &ts;
+    sides.target_cluster = ref.to;
+    collisions = RefuseCollisions(ctx_, ref, std::move(sides));
+  });
+  Joiner checker_joiner{checker};  // also on early returns: the thread uses `tgt` and `rconn`
 
   // Ids: one round trip for every table's source ids; keep the free ones, remap the taken ones.
   CopyReport rep;
   rep.ref = ref;
   rep.layout = "split";
-  phase("begin");
   // Every table's member ids and references into other tenant tables.
   std::map<std::string, std::vector<int64_t>> src_ids;
   std::map<std::string, std::vector<std::pair<const TableLink*, std::vector<int64_t>>>> src_refs;
@@ -301,6 +360,9 @@ StatusOr<CopyReport> Copier::CopySplit(const MoveRef& ref, const CopyOptions& op
     }
   }
   phase("list_ids");
+  checker.join();
+  HS_RETURN_IF_ERROR(collisions);
+  phase("collisions");
   for (const auto& t : ss.tables()) {
     auto m = AllocateTargetIds(tgt, tsql, *ts.Find(t.name), src_ids[t.name]);
     if (!m.ok()) return m.status();
@@ -319,14 +381,9 @@ StatusOr<CopyReport> Copier::CopySplit(const MoveRef& ref, const CopyOptions& op
                   ssql.MapJoins(t, "t", rep.remaps) + " WHERE " + ssql.MemberPredicate(t, "t", src_sel);
   }
   const std::string record_out = "COPY (" + record_sql + ") TO STDOUT (FORMAT binary)";
-  const std::string snapshot_sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT " +
-                                   ssql.Literal(snapshot);
   Status record_status;
   std::string record_data;
-  PgConn& rconn = **recorder_conn;
   std::thread recorder([&] {
-    record_status = rconn.ExecScript(snapshot_sql);
-    if (!record_status.ok()) return;
     auto data = CopyOutToBuffer(rconn, record_out);
     if (!data.ok()) {
       record_status = data.status();
@@ -335,12 +392,7 @@ StatusOr<CopyReport> Copier::CopySplit(const MoveRef& ref, const CopyOptions& op
     record_data = std::move(*data);
     (void)rconn.ExecScript("COMMIT");
   });
-  struct Joiner {
-    std::thread& t;
-    ~Joiner() {
-      if (t.joinable()) t.join();
-    }
-  } joiner{recorder};
+  Joiner joiner{recorder};
 
   // Foreign keys: checked per row by PostgreSQL's triggers, or — when allowed and nothing else hangs off
   // the tables — once per foreign key after the load (as logical replication applies rows), which is

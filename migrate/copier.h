@@ -20,6 +20,14 @@
 // tables that do not move are locked FOR KEY SHARE. Otherwise the triggers check each row. Either way a
 // violation commits nothing. Sequences stay advanced even if the copy is rolled back (harmless gaps).
 //
+// Values taken on the target since preflight: both layouts re-run the preflight collision check
+// (target_collisions.h: target unique indexes, unique_in_cluster values such as tailnet IPs and
+// given_name) inside the copy's transactions, after its locks and before its first write, and refuse
+// (nothing committed, no record) naming the table, column and values. Shared: after the tenant's rows are
+// locked FOR UPDATE. Split: on the source snapshot being copied, beside the id listing. A device
+// registering on the target while the copy transaction runs can still slip through (headscale does not
+// take our locks): TenantMover::TargetCollisions re-checks after the copy.
+//
 // Thread-safety: not thread-safe.
 #pragma once
 
@@ -32,7 +40,8 @@ class Copier {
  public:
   explicit Copier(MoveContext& ctx) : ctx_(ctx) {}
 
-  // Refused: tenant missing on the source, already on the target (not by this migration), schema drift.
+  // Refused: tenant missing on the source, already on the target (not by this migration), schema drift,
+  // values of the tenant already used on the target cluster.
   // BadInput: unknown clusters, a record of this id for another tenant. Failed: database errors, a
   // dropped connection, a copy that does not match its source (nothing committed in all these cases).
   StatusOr<CopyReport> Copy(const MoveRef& ref, const CopyOptions& opts = {});

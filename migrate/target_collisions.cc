@@ -105,35 +105,30 @@ Status TargetCollisions::CheckUniqueInCluster(const TenantTable& t, const Tenant
     cols.push_back(col);
   }
   if (cols.empty()) return Status::Ok();
-  // One read of the tenant's rows for all the columns (the copy pays for this check inside its transaction).
-  std::string q = "SELECT t." + vsql_.Ident(t.pk);
-  for (const auto& col : cols) q += ", t." + vsql_.Ident(col) + "::text";
-  auto r = sides_.values_conn->Exec(q + " FROM " + vsql_.Ident(t.name) + " t WHERE " +
-                                    vsql_.MemberPredicate(t, "t", sides_.values_selector));
-  if (!r.ok()) return r.status().WithContext("reading " + t.name + "." + Join(cols, ", ") + " of the tenant");
-  std::vector<nlohmann::json> vals(cols.size(), nlohmann::json::array());
-  std::vector<std::map<std::string, std::string>> own_of(cols.size());
-  for (int i = 0; i < r->rows(); ++i) {
-    for (size_t k = 0; k < cols.size(); ++k) {
-      const int f = static_cast<int>(k) + 1;
-      if (r->IsNull(i, f)) continue;
-      std::string v = r->Get(i, f);
-      if (v.empty()) continue;
-      own_of[k][v] = r->Get(i, 0);
-      vals[k].push_back(std::move(v));
-    }
+  // The copy pays for this check inside its transaction, so the common case (no clash) costs two
+  // statements and moves no text: one scan of the tenant's rows gives a 64-bit hash of every value
+  // (the hash the copy's row record uses, so both databases already have to agree on it), the target
+  // returns its rows whose value hashes the same, and only those candidates are compared exactly.
+  const std::string member = vsql_.MemberPredicate(t, "t", sides_.values_selector);
+  std::string agg;
+  for (const auto& col : cols) {
+    const std::string c = "t." + vsql_.Ident(col) + "::text";
+    agg += std::string(agg.empty() ? "" : ", ") + "array_agg(hashtextextended(" + c + ", 0)) FILTER (WHERE " + c +
+           " IS NOT NULL AND " + c + " <> '')";
   }
-  // One statement on the target for all the columns: (column index, target id, value).
+  auto r = sides_.values_conn->Exec("SELECT " + agg + " FROM " + vsql_.Ident(t.name) + " t WHERE " + member);
+  if (!r.ok()) return r.status().WithContext("reading " + t.name + "." + Join(cols, ", ") + " of the tenant");
+  // Target candidates: (column index, target id, value) of the cluster's other rows.
   std::string sql;
   std::vector<std::string> params;
   const std::string scope = ctx_.ClusterScope(tsql_, tt, "t", to) + " AND " + NotOwn(tt);
   for (size_t k = 0; k < cols.size(); ++k) {
-    if (vals[k].empty()) continue;
-    params.push_back(vals[k].dump());
+    if (r->IsNull(0, static_cast<int>(k))) continue;  // no values
+    params.push_back(r->Get(0, static_cast<int>(k)));
     const std::string c = "t." + tsql_.Ident(cols[k]) + "::text";
     sql += std::string(sql.empty() ? "" : " UNION ALL ") + "SELECT " + std::to_string(k) + " AS i, t." +
-           tsql_.Ident(tt.pk) + " AS id, " + c + " AS v FROM " + tsql_.Ident(tt.name) + " t WHERE " + scope + " AND " +
-           c + " IN (SELECT jsonb_array_elements_text($" + std::to_string(params.size()) + "::jsonb))";
+           tsql_.Ident(tt.pk) + " AS id, " + c + " AS v FROM " + tsql_.Ident(tt.name) + " t WHERE " + scope +
+           " AND hashtextextended(" + c + ", 0) IN (SELECT unnest($" + std::to_string(params.size()) + "::bigint[]))";
   }
   if (sql.empty()) return Status::Ok();
   auto m = sides_.target_conn->Exec("SELECT i, id, v FROM (" + sql + ") x ORDER BY 1, 3, 2", params);
@@ -141,12 +136,28 @@ Status TargetCollisions::CheckUniqueInCluster(const TenantTable& t, const Tenant
   for (int i = 0; i < m->rows();) {
     const size_t k = static_cast<size_t>(m->GetInt(i, 0));
     const std::string& col = cols[k];
-    std::vector<std::string> v, raw;
+    std::vector<std::string> candidates, target_ids;
     for (; i < m->rows() && static_cast<size_t>(m->GetInt(i, 0)) == k; ++i) {
-      v.push_back(m->Get(i, 2) + " (" + sides_.own_id_label + " " + own_of[k][m->Get(i, 2)] + ", target id " +
-                  m->Get(i, 1) + ")");
-      raw.push_back(m->Get(i, 2));
+      candidates.push_back(m->Get(i, 2));
+      target_ids.push_back(m->Get(i, 1));
     }
+    // Exact comparison of the candidates, naming the tenant's row holding each value.
+    const std::string c = "t." + vsql_.Ident(col) + "::text";
+    auto o = sides_.values_conn->Exec("SELECT " + c + ", t." + vsql_.Ident(t.pk) + " FROM " + vsql_.Ident(t.name) +
+                                          " t WHERE " + member + " AND " + c + " <> '' AND " + c +
+                                          " IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY 2",
+                                      {nlohmann::json(candidates).dump()});
+    if (!o.ok()) return o.status().WithContext("reading " + t.name + "." + col + " of the tenant");
+    std::map<std::string, std::string> own_of;
+    for (int j = 0; j < o->rows(); ++j) own_of[o->Get(j, 0)] = o->Get(j, 1);
+    std::vector<std::string> v, raw;
+    for (size_t j = 0; j < candidates.size(); ++j) {
+      auto own = own_of.find(candidates[j]);
+      if (own == own_of.end()) continue;  // same hash, different value
+      v.push_back(candidates[j] + " (" + sides_.own_id_label + " " + own->second + ", target id " + target_ids[j] + ")");
+      raw.push_back(candidates[j]);
+    }
+    if (v.empty()) continue;
     out->push_back({"collision", t.name, col,
                     std::to_string(v.size()) + " " + t.name + "." + col + " value(s) already used on cluster " + to +
                         ": " + SampleValues(v),
@@ -165,7 +176,7 @@ Status CollisionsRefused(const std::string& what, const std::vector<Conflict>& c
     msg += "\n  - [" + c.kind + "] " + c.message;
     if (!c.fix.empty() && seen.insert(c.fix).second) fixes += (fixes.empty() ? "" : "; ") + c.fix;
   }
-  return Status::Refused(msg, fixes);
+  return Status::Refused(msg, fixes + "; then run the step again (`headshift plan` lists every clash)");
 }
 
 }  // namespace headshift::migrate

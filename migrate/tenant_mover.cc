@@ -6,6 +6,8 @@
 #include "migrate/copier.h"
 #include "migrate/planner.h"
 #include "migrate/retirer.h"
+#include "migrate/target_collisions.h"
+#include "migrate/copy_state.h"
 #include "migrate/verifier.h"
 
 namespace headshift::migrate {
@@ -86,6 +88,35 @@ StatusOr<PreflightReport> TenantMover::Preflight(const std::string& tenant, cons
 StatusOr<CopyReport> TenantMover::Copy(const MoveRef& ref, const CopyOptions& opts) {
   Copier copier(*ctx_);
   return copier.Copy(ref, opts);
+}
+
+StatusOr<std::vector<Conflict>> TenantMover::TargetCollisions(const MoveRef& ref) {
+  HS_RETURN_IF_ERROR(dbs_->CheckKnown(ref.from, "source"));
+  HS_RETURN_IF_ERROR(dbs_->CheckKnown(ref.to, "target"));
+  auto schema = ctx_->Schema(ref.to);
+  if (!schema.ok()) return schema.status();
+  auto conn = dbs_->Conn(ref.to);
+  if (!conn.ok()) return conn.status();
+  auto header = ReadCopyHeader(**conn, ref.migration_id);
+  if (!header.ok()) return header.status();
+  if (!*header) {
+    return Status::BadInput("no copy recorded for migration " + ref.migration_id + " on cluster " + ref.to,
+                            "check the copied rows only after the copy step succeeded (see `headshift status`)");
+  }
+  HS_RETURN_IF_ERROR(CheckHeaderMatches(**header, ref.tenant, ref.from, ref.to));
+  // Both sides on the target: the tenant's rows there against the cluster's other rows.
+  const TenantSelector on_target = ctx_->Selector(ref.tenant, ref.to);
+  CollisionSides sides;
+  sides.values_conn = *conn;
+  sides.values_schema = *schema;
+  sides.values_selector = on_target;
+  sides.target_conn = *conn;
+  sides.target_schema = *schema;
+  sides.target_cluster = ref.to;
+  sides.own_on_target = on_target;
+  sides.own_id_label = "copied id";
+  migrate::TargetCollisions check(*ctx_, std::move(sides));
+  return check.CheckAll();
 }
 
 StatusOr<VerifyReport> TenantMover::Verify(const MoveRef& ref, VerifyReport* detail) {

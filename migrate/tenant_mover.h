@@ -66,6 +66,13 @@ class TenantMover {
 
   // See Copier (migrate/copier.h).
   StatusOr<CopyReport> Copy(const MoveRef& ref, const CopyOptions& opts = {});
+  // Values of the tenant's copied rows that other rows of the target cluster use now (target_collisions.h):
+  // tailnet IPs, given_name, node_key, ... registered on the target after the copy's own re-check, e.g.
+  // before the target reloaded its nodes. Compares the tenant's rows on ref.to with the cluster's other
+  // rows (the tenant's own excluded); empty when none. Read-only. BadInput when no copy of
+  // ref.migration_id is recorded on the target (or it was for another tenant/route); Failed on database
+  // errors.
+  StatusOr<std::vector<Conflict>> TargetCollisions(const MoveRef& ref);
   // See Verifier (migrate/verifier.h). On mismatch the copy is undone and Failed returned; *detail (when
   // given) receives the report either way.
   StatusOr<VerifyReport> Verify(const MoveRef& ref, VerifyReport* detail = nullptr);

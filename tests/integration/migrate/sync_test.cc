@@ -27,8 +27,11 @@ std::unique_ptr<TenantMover> OpenMover(const Lab& lab) {
 Lab SplitLab(const std::string& name, int devices = 20) {
   LabOptions o;
   o.split = true;
-  // Colliding ids (both databases start at 1): the copy remaps, so catch-up must map too.
-  return MakeLab(name, o, {Tenant("hsa", "3", devices, 0), Tenant("hsb", "3", 5, 1000), Tenant("hsc", "4", 12, 500, "198.18.5.1")});
+  // Colliding ids (both databases start at 1): the copy remaps, so catch-up must map too. Tailnet IPs do
+  // not collide (hsc's start past hsa's), or the copy would refuse.
+  const int hsc_ip_offset = devices < 500 ? 500 : devices + 500;
+  return MakeLab(name, o, {Tenant("hsa", "3", devices, 0), Tenant("hsb", "3", 5, 1000),
+                           Tenant("hsc", "4", 12, hsc_ip_offset, "198.18.5.1")});
 }
 
 TEST(VerifyTest, TargetRowAlteredBehindItsBackFailsAndUndoesTheCopy) {
