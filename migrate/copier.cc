@@ -38,8 +38,19 @@ struct Joiner {
 
 // Runs the collision check (target_collisions.h) inside the copy's transactions, before its first write:
 // Refused naming every clash when a device registered on the target took one of the tenant's values
-// after preflight. The caller's transaction rolls back, so nothing is committed.
-Status RefuseCollisions(const MoveContext& ctx, const MoveRef& ref, CollisionSides sides) {
+// after preflight. The caller's transaction rolls back, so nothing is committed. `same_table`: both sides
+// are one database (shared layout), so the tenant's own rows are left out on the target side.
+Status RefuseCollisions(const MoveContext& ctx, const MoveRef& ref, PgConn& values, const TenantSchema& values_schema,
+                        const TenantSelector& tenant, PgConn& target, const TenantSchema& target_schema,
+                        bool same_table) {
+  CollisionSides sides;
+  sides.values_conn = &values;
+  sides.values_schema = &values_schema;
+  sides.values_selector = tenant;
+  sides.target_conn = &target;
+  sides.target_schema = &target_schema;
+  sides.target_cluster = ref.to;
+  if (same_table) sides.own_on_target = tenant;
   TargetCollisions check(ctx, std::move(sides));
   auto found = check.CheckAll();
   if (!found.ok()) return found.status().WithContext("re-checking values on cluster " + ref.to);
@@ -151,18 +162,8 @@ StatusOr<CopyReport> Copier::CopyShared(const MoveRef& ref, const CopyOptions& o
     if (!lock.ok()) return lock.status().WithContext("locking " + t.name);
     lock_ms[t.name] = MsSince(tt0);
   }
-  {
-    // Values the target cluster took since preflight (headscale allocates IPs and names in memory).
-    CollisionSides sides;
-    sides.values_conn = &c;
-    sides.values_schema = &s;
-    sides.values_selector = from_sel;
-    sides.target_conn = &c;
-    sides.target_schema = &s;
-    sides.target_cluster = ref.to;
-    sides.own_on_target = from_sel;  // one table holds both sides
-    HS_RETURN_IF_ERROR(RefuseCollisions(ctx_, ref, std::move(sides)));
-  }
+  // Values the target cluster took since preflight (headscale allocates IPs and names in memory).
+  HS_RETURN_IF_ERROR(RefuseCollisions(ctx_, ref, c, s, from_sel, c, s, /*same_table=*/true));
   CopyReport rep;
   rep.ref = ref;
   rep.layout = "shared";
@@ -301,16 +302,8 @@ StatusOr<CopyReport> Copier::CopySplit(const MoveRef& ref, const CopyOptions& op
                                    ssql.Literal(snapshot);
   HS_RETURN_IF_ERROR(rconn.ExecScript(snapshot_sql));
   Status collisions;
-  std::thread checker([&] {
-    CollisionSides sides;
-    sides.values_conn = &rconn;
-    sides.values_schema = &ss;
-    sides.values_selector = src_sel;
-    sides.target_conn = &tgt;
-    sides.target_schema = &ts;
-    sides.target_cluster = ref.to;
-    collisions = RefuseCollisions(ctx_, ref, std::move(sides));
-  });
+  std::thread checker(
+      [&] { collisions = RefuseCollisions(ctx_, ref, rconn, ss, src_sel, tgt, ts, /*same_table=*/false); });
   Joiner checker_joiner{checker};  // also on early returns: the thread uses `tgt` and `rconn`
 
   // Ids: one round trip for every table's source ids; keep the free ones, remap the taken ones.

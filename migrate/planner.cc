@@ -10,12 +10,6 @@
 namespace headshift::migrate {
 namespace {
 
-std::string Join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
-  return out;
-}
-
 // Schema differences of the tenant tables between source and target (split layout).
 void CompareSchemas(const SchemaProfile& profile, const Catalog& src, const Catalog& tgt, MovePlan& plan) {
   std::vector<std::string> names = {profile.root_table};
@@ -163,7 +157,7 @@ StatusOr<MovePlan> Planner::Plan(const std::string& tenant, const std::string& f
     }
     plan.conflicts.push_back({"tenant_missing", ss.root().name, ctx_.profile().root_key,
                               "tenant " + tenant + " does not exist on cluster " + from +
-                                  (elsewhere.empty() ? "" : " (it is on cluster " + Join(elsewhere, ", ") + ")"),
+                                  (elsewhere.empty() ? "" : " (it is on cluster " + JoinStrings(elsewhere, ", ") + ")"),
                               elsewhere.empty() ? "check the tenant name (a headscale user name)"
                                                 : "use --from " + elsewhere.front() + ", or omit it",
                               {tenant}});

@@ -1,13 +1,14 @@
 #include "migrate/row_sql.h"
 
 namespace headshift::migrate {
-namespace {
 
 std::string JoinStrings(const std::vector<std::string>& v, const std::string& sep) {
   std::string out;
   for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
   return out;
 }
+
+namespace {
 
 // The alias of the join mapping `column` (the primary key maps through its own table's map).
 std::string MapAlias(const std::string& alias, size_t index) { return alias + "_m" + std::to_string(index); }

@@ -29,6 +29,9 @@ namespace headshift::migrate {
 using IdMap = std::vector<std::pair<int64_t, int64_t>>;
 using IdMaps = std::map<std::string, IdMap>;  // by table
 
+// "a, b, c" with `sep` between the parts.
+std::string JoinStrings(const std::vector<std::string>& v, const std::string& sep);
+
 // How a tenant's root rows are found in one database.
 struct TenantSelector {
   std::string tenant;

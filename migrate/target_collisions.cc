@@ -5,15 +5,6 @@
 #include <set>
 
 namespace headshift::migrate {
-namespace {
-
-std::string Join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
-  return out;
-}
-
-}  // namespace
 
 TargetCollisions::TargetCollisions(const MoveContext& ctx, CollisionSides sides)
     : ctx_(ctx),
@@ -87,7 +78,7 @@ Status TargetCollisions::CheckUniqueIndexes(const TenantTable& t, const TenantTa
                   m->Get(i, 0) + ")");
       vals.push_back(m->Get(i, 1));
     }
-    out->push_back({"unique_index", t.name, Join(u.columns, ","),
+    out->push_back({"unique_index", t.name, JoinStrings(u.columns, ","),
                     std::to_string(v.size()) + " row(s) of " + t.name + " would violate unique index " + u.name +
                         " on cluster " + to + ": " + SampleValues(v),
                     "rename or remove the clashing rows on one side", CapValues(vals)});
@@ -117,7 +108,7 @@ Status TargetCollisions::CheckUniqueInCluster(const TenantTable& t, const Tenant
            " IS NOT NULL AND " + c + " <> '')";
   }
   auto r = sides_.values_conn->Exec("SELECT " + agg + " FROM " + vsql_.Ident(t.name) + " t WHERE " + member);
-  if (!r.ok()) return r.status().WithContext("reading " + t.name + "." + Join(cols, ", ") + " of the tenant");
+  if (!r.ok()) return r.status().WithContext("reading " + t.name + "." + JoinStrings(cols, ", ") + " of the tenant");
   // Target candidates: (column index, target id, value) of the cluster's other rows.
   std::string sql;
   std::vector<std::string> params;
@@ -132,7 +123,7 @@ Status TargetCollisions::CheckUniqueInCluster(const TenantTable& t, const Tenant
   }
   if (sql.empty()) return Status::Ok();
   auto m = sides_.target_conn->Exec("SELECT i, id, v FROM (" + sql + ") x ORDER BY 1, 3, 2", params);
-  if (!m.ok()) return m.status().WithContext("checking " + t.name + "." + Join(cols, ", ") + " on cluster " + to);
+  if (!m.ok()) return m.status().WithContext("checking " + t.name + "." + JoinStrings(cols, ", ") + " on cluster " + to);
   for (int i = 0; i < m->rows();) {
     const size_t k = static_cast<size_t>(m->GetInt(i, 0));
     const std::string& col = cols[k];
