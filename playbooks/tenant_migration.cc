@@ -392,7 +392,22 @@ struct TenantMigration::Impl {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    return json{{"node_keys", want.size()}, {"reloaded", reloaded}};
+    // The copy checked the target cluster's values inside its own transaction; a device may still
+    // have registered on the target since, with a tailnet IP or name the copied rows use (headscale
+    // allocates from what it has loaded, and the target loads the copied rows only now). Checked
+    // again here, before the route flips: a clash stops the move, which is then rolled back.
+    auto clashes = mover->TargetCollisions(run.ref);
+    if (!clashes.ok()) return clashes.status().WithContext("re-checking cluster " + to + " for collisions");
+    if (!clashes->empty()) {
+      std::string msg = "cluster " + to + " now has rows that clash with the copied rows of " + run.ref.tenant + ":";
+      for (const auto& c : *clashes) {
+        run.rep.conflicts.push_back(c.ToJson());
+        msg += "\n  - " + c.message;
+      }
+      return Status::Failed(msg, clashes->front().fix.empty() ? "resolve the clash on cluster " + to + ", then migrate again"
+                                                              : clashes->front().fix + "; then migrate again");
+    }
+    return json{{"node_keys", want.size()}, {"reloaded", reloaded}, {"collisions", 0}};
   }
 
   StatusOr<json> DoSnapshot(Run& run) {

@@ -97,6 +97,23 @@ std::string LabFixture::TenantChecksum(const std::string& tenant, bool stable_on
   return out;
 }
 
+std::string LabFixture::ExecOn(const std::string& cluster, const std::string& sql) {
+  auto cfg = LoadConfig(info_.config_path);
+  if (!cfg.ok()) return "config: " + cfg.status().message();
+  SecretRef ref = cfg->database.dsn;
+  if (cfg->database.layout == DbLayout::kSplit) {
+    const ClusterConfig* c = cfg->FindCluster(cluster);
+    if (!c) return "no cluster " + cluster;
+    ref = c->dsn;
+  }
+  auto dsn = ResolveDsn(ref, cluster);
+  if (!dsn.ok()) return dsn.status().message();
+  auto conn = PgConn::Connect(*dsn);
+  if (!conn.ok()) return conn.status().message();
+  auto r = (*conn)->Exec(sql);
+  return r.ok() ? "" : r.status().message();
+}
+
 std::string LabFixture::RouteOf(const std::string& tenant) {
   Result r = Headshift({"route", "show", tenant});
   if (r.exit_code != 0) return "error: " + r.json.dump() + r.err;

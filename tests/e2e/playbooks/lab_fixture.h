@@ -42,6 +42,9 @@ class LabFixture {
   // database of the lab, as "<db>:<md5>" joined; stable columns only when `stable_only`
   // (skips last_seen, updated_at, endpoints, host_info, which control planes write on their own).
   std::string TenantChecksum(const std::string& tenant, bool stable_only = false);
+  // Runs `sql` on the database that holds cluster `cluster`'s rows (the shared one, or the
+  // cluster's own in the split layout). Returns "" on success, else the error.
+  std::string ExecOn(const std::string& cluster, const std::string& sql);
   // The cluster the proxy routes the tenant to (route show).
   std::string RouteOf(const std::string& tenant);
 

@@ -191,5 +191,44 @@ TEST(MigrationE2EGuards, BehindSourceNatOnlyTheTenantIsReset) {
   ExpectCleanCut(lab, "hsa", "4", {"hsb", "hsc"});
 }
 
+// A device registers on the target cluster with one of the tenant's tailnet IPs after the copy
+// (here: while the migration is stopped right after its copy). Before the route flips, the
+// orchestrator re-checks the copied rows against the target cluster, finds the clash, and rolls the
+// migration back: nothing moved, nobody disconnected. Without the clash the same move completes.
+TEST(MigrationE2ERefusals, CollisionRegisteredOnTheTargetAfterTheCopyRollsBack) {
+  auto o = Small("e2e-clash");
+  LabFixture lab(o);
+  ASSERT_TRUE(lab.up());
+  ASSERT_TRUE(lab.WaitAllConnected());
+  lab.ResetStats();
+  std::string before = lab.TenantChecksum("hsa", /*stable_only=*/true);
+
+  auto crashed = lab.Headshift({"migrate", "hsa", "--to", "4", "--yes"}, {{"HEADSHIFT_CRASH_AFTER", "copy"}});
+  ASSERT_EQ(crashed.exit_code, 128 + 9) << crashed.err;
+  auto st = lab.Headshift({"status", "hsa"});
+  ASSERT_FALSE(st.json["migrations"].empty()) << st.json.dump(2);
+  std::string id = st.json["migrations"][0].value("id", "");
+  // The intruder: a node of another tenant on cluster 4 with one of hsa's IPv4 addresses.
+  ASSERT_EQ(lab.ExecOn("4",
+                       "INSERT INTO nodes (cluster_id, machine_key, node_key, ipv4, hostname, given_name, user_id) "
+                       "SELECT '4', 'mkey:intruder', 'nodekey:intruder', n.ipv4, 'intruder', 'intruder', "
+                       "(SELECT id FROM users WHERE name = 'hsb' LIMIT 1) FROM nodes n JOIN users u ON u.id = n.user_id "
+                       "WHERE u.name = 'hsa' ORDER BY n.id LIMIT 1"),
+            "");
+
+  auto resumed = lab.Headshift({"resume", id});
+  EXPECT_EQ(resumed.exit_code, 1) << resumed.json.dump(2) << resumed.err;
+  std::string msg = resumed.json.contains("error") ? resumed.json["error"].value("message", "") : "";
+  EXPECT_NE(msg.find("ipv4"), std::string::npos) << resumed.json.dump(2);
+  EXPECT_EQ(lab.RouteOf("hsa"), "3");
+  EXPECT_EQ(lab.Tenant("hsa").value("disconnects", -1), 0) << "sessions were reset although the move was rolled back";
+  EXPECT_EQ(lab.ExecOn("4", "DELETE FROM nodes WHERE node_key = 'nodekey:intruder'"), "");
+  EXPECT_EQ(lab.TenantChecksum("hsa", /*stable_only=*/true), before);
+
+  auto r = lab.Headshift({"migrate", "hsa", "--to", "4", "--yes"});
+  ASSERT_EQ(r.exit_code, 0) << r.json.dump(2) << r.err;
+  ExpectCleanCut(lab, "hsa", "4", {"hsb", "hsc"});
+}
+
 }  // namespace
 }  // namespace headshift::testing
