@@ -304,7 +304,7 @@ Config ParseRoot(const YAML::Node& root) {
       }
     }
     c.sessions.allow_shared = m.Bool("allow_shared", false);
-    c.sessions.reset_rate = m.Int("reset_rate", 0, 0, 10000000);
+    c.sessions.reset_rate = m.Int("reset_rate", c.sessions.reset_rate, 0, 10000000);
     m.Finish();
   }
 
