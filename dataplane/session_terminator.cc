@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 
@@ -132,6 +133,10 @@ StatusOr<TerminationReport> SessionTerminator::Run(const SocketQuery& query, Ses
     ReservePrefaulted(rep.sockets, selected->size());
     for (const auto& s : *selected) record(s).outcome = mode;
   } else {
+    // Paced, the first selection is the kill: the confirming dumps retry only its sockets. By then
+    // the clients of the first waves have reconnected, and those new sessions are not reset again.
+    std::shared_ptr<std::unordered_set<uint64_t>> first;
+    SocketQuery confirm = query;
     for (int round = 0;; ++round) {
       DestroyPipeline pipe(diag_);
       auto tw = std::chrono::steady_clock::now();
@@ -142,6 +147,11 @@ StatusOr<TerminationReport> SessionTerminator::Run(const SocketQuery& query, Ses
         rep.dump_ms += MsSince(tw);
         ++rep.rounds;
         if (selected->empty()) break;
+        first = std::make_shared<std::unordered_set<uint64_t>>();
+        for (const auto& sock : *selected) first->insert(sock.Cookie());
+        confirm.selects = [first, selects = query.selects](const DiagSocket& sock) {
+          return first->count(sock.Cookie()) > 0 && selects(sock);
+        };
         auto td = std::chrono::steady_clock::now();
         answered = DestroyPaced(*selected);
         rep.destroy_ms += MsSince(td);
@@ -155,7 +165,7 @@ StatusOr<TerminationReport> SessionTerminator::Run(const SocketQuery& query, Ses
           }));
         }
       } else {
-        auto selected = SelectTimed(query, nullptr);
+        auto selected = SelectTimed(confirm, nullptr);
         if (!selected.ok()) return selected.status();
         if (round == options_.max_rounds && !selected->empty()) {
           // Still selected after the last destroy round: reported, not destroyed.

@@ -45,7 +45,8 @@ struct TerminatorOptions {
   // client reconnects at once otherwise, and the reconnect storm queues on the proxy and the target
   // control plane: each device's interruption is then the queue, not its own reconnect. Paced,
   // the first round resets in waves every kPacingTickMs, after its dump was read to the end; later
-  // rounds (stragglers) are not paced.
+  // rounds retry only sockets of that first selection (the clients of early waves have reconnected
+  // by then and are spared) and are not paced.
   int64_t resets_per_second = 0;
   static constexpr int kPacingTickMs = 10;
   // Threads that reset (each with its own destroy channel); the default is one per CPU, up to 4.

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <map>
 #include <set>
+#include <chrono>
+#include <thread>
 
 #include "dataplane/destroy_pipeline.h"
 #include "dataplane/sessions.h"
@@ -349,6 +351,46 @@ TEST_F(SockDiagTest, PacedKillResetsInWavesAndStillResetsEverySession) {
   EXPECT_EQ(reset, 300);
   for (auto& c : others) EXPECT_EQ(Exchange(c), "") << c.label;
   for (auto* v : {&tenant, &others}) {
+    for (auto& c : *v) Close(c);
+  }
+  close(l);
+}
+
+// Paced, the confirming dump retries only the first selection: clients of the first waves that
+// reconnect while later waves are still being reset keep their new sessions.
+TEST_F(SockDiagTest, PacedKillSparesClientsThatReconnectedDuringIt) {
+  int l = Listen(*ns_, "10.64.0.1", kP);
+  std::vector<Conn> tenant, fresh;
+  for (int i = 0; i < 200; ++i) tenant.push_back(Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "t" + std::to_string(i)));
+  std::vector<int> first_errors;
+  std::thread reconnect([&] {
+    // Waves go in dump order, not creation order: wait for any 10 clients to be reset.
+    size_t seen = 0;
+    std::vector<bool> done(tenant.size(), false);
+    for (int pass = 0; pass < 300 && seen < 10; ++pass) {
+      for (size_t i = 0; i < tenant.size() && seen < 10; ++i) {
+        if (done[i]) continue;
+        int e = AwaitError(tenant[i].client, 0);
+        if (e == ECONNRESET) {
+          done[i] = true;
+          ++seen;
+          fresh.push_back(Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "fresh" + std::to_string(seen)));
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  TerminatorOptions opts;
+  opts.resets_per_second = 500;  // 200 sessions: 20 waves of 10, 190 ms
+  auto rep = KillTenant(*ns_, opts);
+  reconnect.join();
+  ASSERT_TRUE(rep.ok()) << rep.status().ToString();
+  ASSERT_EQ(fresh.size(), 10u) << "the test did not see the first waves";
+  EXPECT_EQ(rep->selected, 200u);
+  EXPECT_EQ(rep->reset, 200u);
+  EXPECT_GE(rep->rounds, 2) << "no confirming dump ran";
+  for (auto& c : fresh) EXPECT_EQ(Exchange(c), "") << c.label << " was reset again";
+  for (auto* v : {&tenant, &fresh}) {
     for (auto& c : *v) Close(c);
   }
   close(l);
