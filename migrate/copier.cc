@@ -40,9 +40,9 @@ struct Joiner {
 // Refused naming every clash when a device registered on the target took one of the tenant's values
 // after preflight. The caller's transaction rolls back, so nothing is committed. `same_table`: both sides
 // are one database (shared layout), so the tenant's own rows are left out on the target side.
-Status RefuseCollisions(const MoveContext& ctx, const MoveRef& ref, PgConn& values, const TenantSchema& values_schema,
-                        const TenantSelector& tenant, PgConn& target, const TenantSchema& target_schema,
-                        bool same_table) {
+CollisionSides CopySides(const MoveRef& ref, PgConn& values, const TenantSchema& values_schema,
+                         const TenantSelector& tenant, PgConn& target, const TenantSchema& target_schema,
+                         bool same_table) {
   CollisionSides sides;
   sides.values_conn = &values;
   sides.values_schema = &values_schema;
@@ -51,7 +51,13 @@ Status RefuseCollisions(const MoveContext& ctx, const MoveRef& ref, PgConn& valu
   sides.target_schema = &target_schema;
   sides.target_cluster = ref.to;
   if (same_table) sides.own_on_target = tenant;
-  TargetCollisions check(ctx, std::move(sides));
+  return sides;
+}
+
+Status RefuseCollisions(const MoveContext& ctx, const MoveRef& ref, PgConn& values, const TenantSchema& values_schema,
+                        const TenantSelector& tenant, PgConn& target, const TenantSchema& target_schema,
+                        bool same_table) {
+  TargetCollisions check(ctx, CopySides(ref, values, values_schema, tenant, target, target_schema, same_table));
   auto found = check.CheckAll();
   if (!found.ok()) return found.status().WithContext("re-checking values on cluster " + ref.to);
   return CollisionsRefused("values of tenant " + ref.tenant + " are already used on cluster " + ref.to +
@@ -293,18 +299,25 @@ StatusOr<CopyReport> Copier::CopySplit(const MoveRef& ref, const CopyOptions& op
   }
   phase("begin");
   // Values the target cluster took since preflight (headscale allocates IPs and names in memory): the
-  // source snapshot's values against the target, before the first write. The check runs beside the id
-  // listing below (which uses only `src`): it reads the values on the recorder connection, which joins
-  // the exported snapshot now and keeps it for the record, and queries the target connection, which is
-  // idle until the ids are allocated.
+  // source snapshot's values against the target, before the first write. It runs beside the id listing
+  // below (which uses only `src`) as one statement per side, at once: the tenant's key hashes on the
+  // recorder connection (which joins the exported snapshot now and keeps it for the record) and the target
+  // cluster's on the target connection (idle until the ids are allocated). The hashes are compared here;
+  // only when some meet does the exact check (the one plan runs) name the clashes, or find none.
   PgConn& rconn = **recorder_conn;
   const std::string snapshot_sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT " +
                                    ssql.Literal(snapshot);
   HS_RETURN_IF_ERROR(rconn.ExecScript(snapshot_sql));
-  Status collisions;
-  std::thread checker(
-      [&] { collisions = RefuseCollisions(ctx_, ref, rconn, ss, src_sel, tgt, ts, /*same_table=*/false); });
-  Joiner checker_joiner{checker};  // also on early returns: the thread uses `tgt` and `rconn`
+  const TargetCollisions::HashQueries hashes =
+      TargetCollisions(ctx_, CopySides(ref, rconn, ss, src_sel, tgt, ts, /*same_table=*/false)).BuildHashQueries();
+  StatusOr<PgResult> values_hashes = PgResult();
+  StatusOr<PgResult> target_hashes = PgResult();
+  std::thread values_hasher, target_hasher;
+  Joiner values_joiner{values_hasher}, target_joiner{target_hasher};  // also on early returns: they use rconn, tgt
+  if (!hashes.values_sql.empty()) {
+    values_hasher = std::thread([&] { values_hashes = rconn.Exec(hashes.values_sql); });
+    target_hasher = std::thread([&] { target_hashes = tgt.Exec(hashes.target_sql); });
+  }
 
   // Ids: one round trip for every table's source ids; keep the free ones, remap the taken ones.
   CopyReport rep;
@@ -353,8 +366,15 @@ StatusOr<CopyReport> Copier::CopySplit(const MoveRef& ref, const CopyOptions& op
     }
   }
   phase("list_ids");
-  checker.join();
-  HS_RETURN_IF_ERROR(collisions);
+  if (values_hasher.joinable()) {
+    values_hasher.join();
+    target_hasher.join();
+    if (!values_hashes.ok()) return values_hashes.status().WithContext("re-checking values on cluster " + ref.to);
+    if (!target_hashes.ok()) return target_hashes.status().WithContext("re-checking values on cluster " + ref.to);
+    auto meet = TargetCollisions::HashesMeet(*values_hashes, *target_hashes);
+    if (!meet.ok()) return meet.status().WithContext("re-checking values on cluster " + ref.to);
+    if (*meet) HS_RETURN_IF_ERROR(RefuseCollisions(ctx_, ref, rconn, ss, src_sel, tgt, ts, /*same_table=*/false));
+  }
   phase("collisions");
   for (const auto& t : ss.tables()) {
     auto m = AllocateTargetIds(tgt, tsql, *ts.Find(t.name), src_ids[t.name]);

@@ -24,7 +24,9 @@
 // (target_collisions.h: target unique indexes, unique_in_cluster values such as tailnet IPs and
 // given_name) inside the copy's transactions, after its locks and before its first write, and refuse
 // (nothing committed, no record) naming the table, column and values. Shared: after the tenant's rows are
-// locked FOR UPDATE. Split: on the source snapshot being copied, beside the id listing. A device
+// locked FOR UPDATE. Split: on the source snapshot being copied, beside the id listing, as two statements
+// run at once (the tenant's key hashes on the snapshot, the target cluster's on the target, compared
+// here); the exact check runs only when some hashes meet (TargetCollisions::BuildHashQueries). A device
 // registering on the target while the copy transaction runs can still slip through (headscale does not
 // take our locks): TenantMover::TargetCollisions re-checks after the copy.
 //

@@ -1,7 +1,9 @@
 #include "migrate/target_collisions.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace headshift::migrate {
@@ -32,17 +34,137 @@ Status TargetCollisions::CheckTable(const TenantTable& t, std::vector<Conflict>*
   return CheckUniqueInCluster(t, *tt, reported, out);
 }
 
+bool TargetCollisions::ComparesIndex(const TenantTable& t, const UniqueIndex& u) const {
+  if (u.has_expressions || u.columns.empty()) return false;
+  for (const auto& c : u.columns) {
+    if (c == t.pk || t.TenantRef(c) != nullptr || !t.Find(c)) return false;  // ids are remapped to free values by the copy
+  }
+  return !(t.root && sides_.skip_root_unique_indexes);
+}
+
+TargetCollisions::HashQueries TargetCollisions::BuildHashQueries() {
+  // Per side, one aggregate subquery per scan (one per unique index, one per table for its
+  // unique_in_cluster columns), cross-joined: each yields exactly one row, so the statement does too.
+  // Column k of both statements hashes the same key; values are compared as the exact check compares
+  // them (jsonb_build_array(key)::text for indexes, col::text for unique_in_cluster columns).
+  std::vector<std::string> vparts, tparts;
+  int k = 0;
+  auto agg = [&](const std::string& expr, const std::string& filter) {
+    return "string_agg(int8send(hashtextextended(" + expr + ", 0)), ''::bytea)" +
+           (filter.empty() ? "" : " FILTER (WHERE " + filter + ")") + " AS h" + std::to_string(k++);
+  };
+  const std::string& to = sides_.target_cluster;
+  for (const auto& t : sides_.values_schema->tables()) {
+    const TenantTable* ttp = sides_.target_schema->Find(t.name);
+    if (!ttp) continue;  // as CheckTable
+    const TenantTable& tt = *ttp;
+    const std::string member = vsql_.MemberPredicate(t, "t", sides_.values_selector);
+    const std::string not_own = NotOwn(tt);
+    for (const auto& u : tt.unique_indexes) {
+      if (!ComparesIndex(t, u)) continue;
+      // As CheckUniqueIndexes: the values side is the row as it will be on the target.
+      std::vector<std::string> cols = vsql_.ColumnNames(t);
+      std::vector<std::string> exprs = vsql_.MappedExprs(t, "t", {}, to, cols);
+      std::string inner;
+      for (size_t i = 0; i < cols.size(); ++i) inner += (i ? ", " : "") + exprs[i] + " AS " + vsql_.Ident(cols[i]);
+      std::string key, notnull;
+      for (size_t i = 0; i < u.columns.size(); ++i) {
+        key += (i ? ", " : "") + vsql_.Ident(u.columns[i]);
+        notnull += " AND " + vsql_.Ident(u.columns[i]) + " IS NOT NULL";
+      }
+      const std::string pred = u.predicate.empty() ? "TRUE" : u.predicate;
+      const std::string key_text = "jsonb_build_array(" + key + ")::text";
+      const int col = k;
+      vparts.push_back("(SELECT " + agg(key_text, "") + " FROM (SELECT " + inner + " FROM " + vsql_.Ident(t.name) +
+                       " t WHERE " + member + ") s WHERE (" + pred + ")" + notnull + ")");
+      k = col;
+      tparts.push_back("(SELECT " + agg(key_text, "") + " FROM " + tsql_.Ident(tt.name) + " t WHERE (" + pred +
+                       ") AND " + not_own + ")");
+    }
+    std::vector<std::string> vaggs, taggs;
+    const int first = k;
+    for (const auto& c : t.unique_in_cluster) {
+      if (!tt.Find(c)) continue;
+      const std::string v = "t." + vsql_.Ident(c) + "::text";
+      vaggs.push_back(agg(v, v + " <> ''"));
+    }
+    k = first;
+    for (const auto& c : t.unique_in_cluster) {
+      if (!tt.Find(c)) continue;
+      taggs.push_back(agg("t." + tsql_.Ident(c) + "::text", ""));
+    }
+    if (vaggs.empty()) continue;
+    vparts.push_back("(SELECT " + JoinStrings(vaggs, ", ") + " FROM " + vsql_.Ident(t.name) + " t WHERE " + member + ")");
+    tparts.push_back("(SELECT " + JoinStrings(taggs, ", ") + " FROM " + tsql_.Ident(tt.name) + " t WHERE " +
+                     ctx_.ClusterScope(tsql_, tt, "t", to) + " AND " + not_own + ")");
+  }
+  HashQueries q;
+  if (vparts.empty()) return q;
+  auto statement = [](const std::vector<std::string>& parts) {
+    std::string sql = "SELECT * FROM ";
+    for (size_t i = 0; i < parts.size(); ++i) sql += (i ? " CROSS JOIN " : "") + parts[i] + " g" + std::to_string(i);
+    return sql;
+  };
+  q.values_sql = statement(vparts);
+  q.target_sql = statement(tparts);
+  return q;
+}
+
+namespace {
+
+// bytea text output ("\\x" + hex) of concatenated 8-byte big-endian hashes -> sorted hashes.
+// nullopt when the text is not that (ClusterDatabases sets bytea_output = hex on every connection).
+std::optional<std::vector<uint64_t>> DecodeHashes(const std::string& hex) {
+  if (hex.size() < 2 || hex[0] != '\\' || hex[1] != 'x' || (hex.size() - 2) % 16 != 0) return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::vector<uint64_t> out;
+  out.reserve((hex.size() - 2) / 16);
+  for (size_t i = 2; i < hex.size(); i += 16) {
+    uint64_t h = 0;
+    for (size_t j = 0; j < 16; ++j) {
+      int n = nibble(hex[i + j]);
+      if (n < 0) return std::nullopt;
+      h = (h << 4) | static_cast<uint64_t>(n);
+    }
+    out.push_back(h);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+StatusOr<bool> TargetCollisions::HashesMeet(const PgResult& values, const PgResult& target) {
+  if (values.rows() != 1 || target.rows() != 1 || values.cols() != target.cols()) {
+    return Status::Failed("the collision check's hash statements returned mismatched shapes");
+  }
+  for (int k = 0; k < values.cols(); ++k) {
+    if (values.IsNull(0, k) || target.IsNull(0, k)) continue;
+    auto v = DecodeHashes(values.Get(0, k));
+    auto t = DecodeHashes(target.Get(0, k));
+    if (!v || !t) return true;  // unreadable: let the exact check decide
+    // Both sorted: one merge pass.
+    for (size_t i = 0, j = 0; i < v->size() && j < t->size();) {
+      if ((*v)[i] == (*t)[j]) return true;
+      if ((*v)[i] < (*t)[j]) ++i;
+      else ++j;
+    }
+  }
+  return false;
+}
+
 Status TargetCollisions::CheckUniqueIndexes(const TenantTable& t, const TenantTable& tt, std::vector<Conflict>* out,
                                             std::vector<std::string>* reported) {
   const std::string& to = sides_.target_cluster;
   const std::string member = vsql_.MemberPredicate(t, "t", sides_.values_selector);
   const std::string not_own = NotOwn(tt);
   for (const auto& u : tt.unique_indexes) {
-    if (u.has_expressions || u.columns.empty()) continue;
-    bool remapped = false;
-    for (const auto& c : u.columns) remapped |= c == t.pk || t.TenantRef(c) != nullptr || !t.Find(c);
-    if (remapped) continue;  // ids are remapped to free values by the copy
-    if (t.root && sides_.skip_root_unique_indexes) continue;
+    if (!ComparesIndex(t, u)) continue;
     // Values side: evaluate the index predicate over the row as it will be on the target.
     std::vector<std::string> cols = vsql_.ColumnNames(t);
     std::vector<std::string> exprs = vsql_.MappedExprs(t, "t", {}, to, cols);

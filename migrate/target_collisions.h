@@ -60,7 +60,26 @@ class TargetCollisions {
   // Every tenant table, foreign-key order.
   StatusOr<std::vector<Conflict>> CheckAll();
 
+  // The copy's fast path: every key CheckAll compares (unique index keys and unique_in_cluster values,
+  // a superset of what CheckAll reports), as one statement per side, so that both sides can run at once
+  // on their own connections. Each statement returns one row with one bytea column per key: the 8-byte
+  // big-endian hashtextextended(key, 0) of every value (NULL when there is none). A key whose hashes
+  // never meet (HashesMeet false) cannot clash; when some do, CheckAll gives the exact answer.
+  // Both strings are empty when there is nothing to compare. Runs no query (the statements are built with
+  // the connections' quoting, so call it before handing the connections to other threads).
+  struct HashQueries {
+    std::string values_sql;  // run on sides.values_conn
+    std::string target_sql;  // run on sides.target_conn
+  };
+  HashQueries BuildHashQueries();
+  // True when a hash of a key appears in both results of HashQueries, or when the hashes cannot be read
+  // (REQUIRES bytea_output = hex, as ClusterDatabases sets; otherwise the exact check decides). Failed
+  // when the shapes do not match.
+  static StatusOr<bool> HashesMeet(const PgResult& values, const PgResult& target);
+
  private:
+  // Whether CheckUniqueIndexes compares index `u` of target table `tt` for tenant table `t`.
+  bool ComparesIndex(const TenantTable& t, const UniqueIndex& u) const;
   Status CheckUniqueIndexes(const TenantTable& t, const TenantTable& tt, std::vector<Conflict>* out,
                             std::vector<std::string>* reported);
   Status CheckUniqueInCluster(const TenantTable& t, const TenantTable& tt, const std::vector<std::string>& reported,
