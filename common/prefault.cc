@@ -1,11 +1,8 @@
 #include "common/prefault.h"
 
-#include <malloc.h>
 #include <sys/mman.h>
 
-#include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23  // Linux 5.14; older kernels answer EINVAL and nothing changes
@@ -19,17 +16,6 @@ void PrefaultForWrite(void* data, size_t bytes) {
   uintptr_t start = (begin + kPage - 1) & ~(kPage - 1);
   uintptr_t end = (begin + bytes) & ~(kPage - 1);
   if (end > start) madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_WRITE);
-}
-
-void PrefaultHeap(size_t bytes) {
-  if (bytes < (size_t{1} << 20)) return;
-  bytes = std::min<size_t>(bytes, size_t{256} << 20);
-  mallopt(M_MMAP_THRESHOLD, static_cast<int>(bytes * 2));
-  mallopt(M_TRIM_THRESHOLD, static_cast<int>(bytes * 2));
-  void* block = malloc(bytes);
-  if (!block) return;
-  PrefaultForWrite(block, bytes);
-  free(block);
 }
 
 }  // namespace headshift

@@ -19,12 +19,6 @@ namespace headshift {
 // Maps the whole pages inside [data, data + bytes) for writing. The contents are unchanged.
 void PrefaultForWrite(void* data, size_t bytes);
 
-// Grows the heap by `bytes` of mapped memory and keeps it: raises glibc's mmap and trim thresholds
-// above `bytes` (so later large allocations come from this heap and freed memory stays mapped),
-// then allocates, prefaults and frees one block. Use once, before building a large structure of
-// many small nodes (a JSON tree). Does nothing for bytes < 1 MiB.
-void PrefaultHeap(size_t bytes);
-
 // Reserves `n` elements in a contiguous container (vector, string) and prefaults its storage. When
 // the container must grow, the new storage is prefaulted before the elements move into it.
 template <typename Container>

@@ -89,7 +89,7 @@ StatusOr<std::vector<DiagSocket>> SessionTerminator::Select(const SocketQuery& q
   return SelectTimed(query, nullptr);
 }
 
-StatusOr<std::vector<DestroyPipeline::Answer>> SessionTerminator::DestroyPaced(const std::vector<DiagSocket>& selected) {
+StatusOr<std::vector<DestroyPipeline::Answer>> SessionTerminator::DestroyPaced(const std::vector<DiagSocket>& selected, int* waves) {
   const size_t wave = std::max<size_t>(
       1, static_cast<size_t>(options_.resets_per_second * TerminatorOptions::kPacingTickMs / 1000));
   const auto tick = std::chrono::milliseconds(TerminatorOptions::kPacingTickMs);
@@ -103,6 +103,7 @@ StatusOr<std::vector<DestroyPipeline::Answer>> SessionTerminator::DestroyPaced(c
     size_t n = std::min(wave, selected.size() - at);
     errors.assign(n, 0);
     HS_RETURN_IF_ERROR(diag_->Destroy(selected.data() + at, n, errors.data(), 0));
+    ++*waves;
     size_t refused = 0;
     for (size_t i = 0; i < n; ++i) {
       out.push_back({selected[at + i], errors[i]});
@@ -153,7 +154,7 @@ StatusOr<TerminationReport> SessionTerminator::Run(const SocketQuery& query, Ses
           return first->count(sock.Cookie()) > 0 && selects(sock);
         };
         auto td = std::chrono::steady_clock::now();
-        answered = DestroyPaced(*selected);
+        answered = DestroyPaced(*selected, &rep.waves);
         rep.destroy_ms += MsSince(td);
       } else if (round == 0 && options_.max_rounds > 0) {
         // The first walk feeds the pipeline as it goes: resets start while the kernel is still

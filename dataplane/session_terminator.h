@@ -72,7 +72,8 @@ class SessionTerminator {
   StatusOr<std::vector<DiagSocket>> SelectTimed(const SocketQuery& query, double* ms);
   // Feeds `selected` to `pipe` in waves of resets_per_second * kPacingTickMs / 1000 sockets, one wave
   // per tick, each destroyed before the next starts.
-  StatusOr<std::vector<DestroyPipeline::Answer>> DestroyPaced(const std::vector<DiagSocket>& selected);
+  // *waves counts the waves sent.
+  StatusOr<std::vector<DestroyPipeline::Answer>> DestroyPaced(const std::vector<DiagSocket>& selected, int* waves);
 
   SockDiag* diag_;
   TerminatorOptions options_;

@@ -40,6 +40,7 @@ void TerminationReport::Recount() {
 void TerminationReport::Merge(const TerminationReport& o) {
   dry_run = dry_run || o.dry_run;
   rounds = std::max(rounds, o.rounds);
+  waves = std::max(waves, o.waves);
   nat_flows += o.nat_flows;
   sockets.insert(sockets.end(), o.sockets.begin(), o.sockets.end());
   dump_ms += o.dump_ms;
@@ -81,6 +82,7 @@ nlohmann::json TerminationReport::ToJson(bool with_sockets) const {
   if (!host.empty()) j["host"] = host;
   j["netns"] = netns;
   if (nat_flows) j["nat_flows"] = nat_flows;
+  if (waves) j["waves"] = waves;
   return j;
 }
 

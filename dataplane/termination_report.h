@@ -41,6 +41,7 @@ struct TerminationReport {
   std::string netns;  // the namespace as given ("" = headshift's own)
   bool dry_run = false;
   int rounds = 0;     // dump rounds run
+  int waves = 0;      // paced destroy waves of the first round (0: not paced)
   size_t nat_flows = 0;  // connections resolved through conntrack (0 without NAT resolution)
   size_t selected = 0, reset = 0, gone = 0, failed = 0, remaining = 0;
   std::vector<SessionRecord> sockets;

@@ -62,23 +62,11 @@ TargetCollisions::HashQueries TargetCollisions::BuildHashQueries() {
     const std::string not_own = NotOwn(tt);
     for (const auto& u : tt.unique_indexes) {
       if (!ComparesIndex(t, u)) continue;
-      // As CheckUniqueIndexes: the values side is the row as it will be on the target.
-      std::vector<std::string> cols = vsql_.ColumnNames(t);
-      std::vector<std::string> exprs = vsql_.MappedExprs(t, "t", {}, to, cols);
-      std::string inner;
-      for (size_t i = 0; i < cols.size(); ++i) inner += (i ? ", " : "") + exprs[i] + " AS " + vsql_.Ident(cols[i]);
-      std::string key, notnull;
-      for (size_t i = 0; i < u.columns.size(); ++i) {
-        key += (i ? ", " : "") + vsql_.Ident(u.columns[i]);
-        notnull += " AND " + vsql_.Ident(u.columns[i]) + " IS NOT NULL";
-      }
-      const std::string pred = u.predicate.empty() ? "TRUE" : u.predicate;
-      const std::string key_text = "jsonb_build_array(" + key + ")::text";
+      const IndexSql ix = IndexKeySql(t, u, member);
       const int col = k;
-      vparts.push_back("(SELECT " + agg(key_text, "") + " FROM (SELECT " + inner + " FROM " + vsql_.Ident(t.name) +
-                       " t WHERE " + member + ") s WHERE (" + pred + ")" + notnull + ")");
+      vparts.push_back("(SELECT " + agg(ix.key, "") + " FROM " + ix.values_rows + ")");
       k = col;
-      tparts.push_back("(SELECT " + agg(key_text, "") + " FROM " + tsql_.Ident(tt.name) + " t WHERE (" + pred +
+      tparts.push_back("(SELECT " + agg(ix.key, "") + " FROM " + tsql_.Ident(tt.name) + " t WHERE (" + ix.predicate +
                        ") AND " + not_own + ")");
     }
     std::vector<std::string> vaggs, taggs;
@@ -158,6 +146,27 @@ StatusOr<bool> TargetCollisions::HashesMeet(const PgResult& values, const PgResu
   return false;
 }
 
+TargetCollisions::IndexSql TargetCollisions::IndexKeySql(const TenantTable& t, const UniqueIndex& u,
+                                                          const std::string& member) const {
+  // The values side is the row as it will be on the target (cluster rewritten), so the index
+  // predicate is evaluated over mapped columns.
+  std::vector<std::string> cols = vsql_.ColumnNames(t);
+  std::vector<std::string> exprs = vsql_.MappedExprs(t, "t", {}, sides_.target_cluster, cols);
+  std::string inner;
+  for (size_t i = 0; i < cols.size(); ++i) inner += (i ? ", " : "") + exprs[i] + " AS " + vsql_.Ident(cols[i]);
+  std::string key, notnull;
+  for (size_t i = 0; i < u.columns.size(); ++i) {
+    key += (i ? ", " : "") + vsql_.Ident(u.columns[i]);
+    notnull += " AND " + vsql_.Ident(u.columns[i]) + " IS NOT NULL";
+  }
+  IndexSql out;
+  out.predicate = u.predicate.empty() ? "TRUE" : u.predicate;
+  out.key = "jsonb_build_array(" + key + ")::text";
+  out.values_rows = "(SELECT " + inner + " FROM " + vsql_.Ident(t.name) + " t WHERE " + member + ") s WHERE (" +
+                    out.predicate + ")" + notnull;
+  return out;
+}
+
 Status TargetCollisions::CheckUniqueIndexes(const TenantTable& t, const TenantTable& tt, std::vector<Conflict>* out,
                                             std::vector<std::string>* reported) {
   const std::string& to = sides_.target_cluster;
@@ -165,20 +174,8 @@ Status TargetCollisions::CheckUniqueIndexes(const TenantTable& t, const TenantTa
   const std::string not_own = NotOwn(tt);
   for (const auto& u : tt.unique_indexes) {
     if (!ComparesIndex(t, u)) continue;
-    // Values side: evaluate the index predicate over the row as it will be on the target.
-    std::vector<std::string> cols = vsql_.ColumnNames(t);
-    std::vector<std::string> exprs = vsql_.MappedExprs(t, "t", {}, to, cols);
-    std::string inner;
-    for (size_t i = 0; i < cols.size(); ++i) inner += (i ? ", " : "") + exprs[i] + " AS " + vsql_.Ident(cols[i]);
-    std::string key, notnull;
-    for (size_t i = 0; i < u.columns.size(); ++i) {
-      key += (i ? ", " : "") + vsql_.Ident(u.columns[i]);
-      notnull += " AND " + vsql_.Ident(u.columns[i]) + " IS NOT NULL";
-    }
-    std::string pred = u.predicate.empty() ? "TRUE" : u.predicate;
-    auto r = sides_.values_conn->Exec("SELECT " + vsql_.Ident(t.pk) + ", jsonb_build_array(" + key + ")::text FROM (SELECT " +
-                                      inner + " FROM " + vsql_.Ident(t.name) + " t WHERE " + member + ") s WHERE (" +
-                                      pred + ")" + notnull);
+    const IndexSql ix = IndexKeySql(t, u, member);
+    auto r = sides_.values_conn->Exec("SELECT " + vsql_.Ident(t.pk) + ", " + ix.key + " FROM " + ix.values_rows);
     if (!r.ok()) return r.status().WithContext("checking unique index " + u.name);
     if (r->rows() == 0) continue;
     nlohmann::json keys = nlohmann::json::array();
@@ -187,10 +184,9 @@ Status TargetCollisions::CheckUniqueIndexes(const TenantTable& t, const TenantTa
       keys.push_back(r->Get(i, 1));
       own_of[r->Get(i, 1)] = r->Get(i, 0);
     }
-    auto m = sides_.target_conn->Exec("SELECT t." + tsql_.Ident(tt.pk) + ", jsonb_build_array(" + key + ")::text k FROM " +
-                                          tsql_.Ident(tt.name) + " t WHERE (" + pred + ") AND " + not_own +
-                                          " AND jsonb_build_array(" + key +
-                                          ")::text IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY 1",
+    auto m = sides_.target_conn->Exec("SELECT t." + tsql_.Ident(tt.pk) + ", " + ix.key + " k FROM " + tsql_.Ident(tt.name) +
+                                          " t WHERE (" + ix.predicate + ") AND " + not_own + " AND " + ix.key +
+                                          " IN (SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY 1",
                                       {keys.dump()});
     if (!m.ok()) return m.status().WithContext("checking unique index " + u.name + " on the target");
     if (m->rows() == 0) continue;

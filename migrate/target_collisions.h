@@ -80,6 +80,15 @@ class TargetCollisions {
  private:
   // Whether CheckUniqueIndexes compares index `u` of target table `tt` for tenant table `t`.
   bool ComparesIndex(const TenantTable& t, const UniqueIndex& u) const;
+  // The SQL of unique index `u` on both sides, shared by the exact and the hash check:
+  //   values_rows  the tenant's rows of `t` as they will be on the target, filtered by the index
+  //                predicate and non-NULL key columns: "(SELECT ... FROM t WHERE member) s WHERE ..."
+  //   key          the index key as one text value, "jsonb_build_array(cols)::text"
+  //   predicate    the index predicate ("TRUE" when it has none)
+  struct IndexSql {
+    std::string values_rows, key, predicate;
+  };
+  IndexSql IndexKeySql(const TenantTable& t, const UniqueIndex& u, const std::string& member) const;
   Status CheckUniqueIndexes(const TenantTable& t, const TenantTable& tt, std::vector<Conflict>* out,
                             std::vector<std::string>* reported);
   Status CheckUniqueInCluster(const TenantTable& t, const TenantTable& tt, const std::vector<std::string>& reported,
