@@ -27,16 +27,26 @@ struct SessionsFlags {
   int64_t rate = 0;  // kill: resets per second per host (0 = all at once)
 };
 
+// An empty namespace (an unset shell variable) must not fall back to headshift's own namespace.
+const CLI::Validator kNamespaceGiven(
+    [](std::string& v) {
+      return v.empty() ? std::string("empty namespace: give a name from `ip netns list` or a path like /proc/PID/ns/net")
+                       : std::string();
+    },
+    "NAME|PATH");
+
 void AddSelectionFlags(CLI::App* sub, SessionsFlags* f) {
   sub->add_option("--host", f->hosts, "session host(s) from the config (sessions.hosts[].name)")->delimiter(',');
   sub->add_option("--netns", f->netns, "network namespace(s): a name under /run/netns or a path like /proc/PID/ns/net "
-                                       "(default: headshift's own)");
+                                       "(default: headshift's own)")
+      ->check(kNamespaceGiven);
   sub->add_option("--port", f->ports, "the proxy's listen port(s), e.g. 443 or 80,443");
   sub->add_option("--client", f->clients, "tenant client address or CIDR (IPv4/IPv6), repeatable");
   sub->add_option("--tenant", f->tenant, "the tenant's client addresses, read from nodes.endpoints (+ tenants.<t>.extra_cidrs)");
   sub->add_flag("--allow-shared", f->allow_shared, "with --tenant: include addresses other tenants' devices also use");
   sub->add_option("--conntrack-netns", f->conntrack_netns,
-                  "namespace doing source NAT in front of the proxy: resolve clients through its conntrack table");
+                  "namespace doing source NAT in front of the proxy: resolve clients through its conntrack table")
+      ->check(kNamespaceGiven);
   sub->add_option("--state", f->states, "TCP states (default: live connections; never listen)");
   sub->add_option("--snapshot-out", f->snapshot_out, "record the selected sessions (tuple, cookie, time) to FILE; "
                                                      "nothing is reset");

@@ -30,11 +30,13 @@ StatusOr<Netns> Netns::Open(std::string_view path_or_name) {
   ns.fd_ = ::open(ns.path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (ns.fd_ < 0) {
     int err = errno;
-    if (err == EACCES || err == EPERM) {
+    // Root is refused only where no privilege helps (e.g. a path below an nsfs file): a bad value.
+    if ((err == EACCES || err == EPERM) && ::geteuid() != 0) {
       return Status::NoPrivilege("cannot open network namespace '" + v + "' (" + ns.path_ + "): " + std::strerror(err),
                                  "run headshift as root");
     }
-    return Status::BadInput("network namespace '" + v + "' not found (" + ns.path_ + ": " + std::strerror(err) + ")",
+    return Status::BadInput("network namespace '" + v + "' " + (err == ENOENT ? "not found" : "cannot be opened") +
+                                " (" + ns.path_ + ": " + std::strerror(err) + ")",
                             "create it (ip netns add NAME), or pass the proxy's namespace as /proc/PID/ns/net");
   }
   int type = ::ioctl(ns.fd_, NS_GET_NSTYPE);

@@ -93,7 +93,10 @@ StatusOr<std::vector<uint16_t>> ParsePorts(const std::vector<std::string>& texts
       std::string_view word = rest.substr(0, comma);
       unsigned v = 0;
       auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), v);
-      if (word.empty() || ec != std::errc() || end != word.data() + word.size() || v < 1 || v > 65535) {
+      if (word.empty()) {
+        return Status::BadInput("port list '" + t + "' has an empty entry", "pass ports 1..65535, e.g. --port 80,443");
+      }
+      if (ec != std::errc() || end != word.data() + word.size() || v < 1 || v > 65535) {
         return Status::BadInput("port '" + std::string(word) + "' is not a TCP port", "pass ports 1..65535, e.g. --port 80,443");
       }
       if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(static_cast<uint16_t>(v));

@@ -193,22 +193,11 @@ StatusOr<TerminationReport> SessionTerminator::Run(const SocketQuery& query, Ses
       int refusal = 0;
       for (const auto& a : *answers) {
         SessionRecord& r = record(a.socket);
-        int err = a.error;
-        r.error = err;
-        if (err == 0) {
-          r.outcome = SessionOutcome::kReset;
-        } else if (err == ENOENT || err == ESTALE) {
-          // Keep an earlier "reset": the socket was destroyed by us and is only now reported gone
-          // (a walk can report a socket twice when its bucket changes between two reads).
-          if (r.outcome != SessionOutcome::kReset) r.outcome = SessionOutcome::kGone;
-          r.error = r.outcome == SessionOutcome::kReset ? 0 : err;
-        } else {
-          r.outcome = SessionOutcome::kFailed;
-          // EOPNOTSUPP on TIME_WAIT only means this kernel cannot abort that state.
-          if (!DestroyPrivilegeStatus(err).ok() && a.socket.state != kTcpTimeWait) {
-            ++refused;
-            refusal = err;
-          }
+        r.ApplyDestroyAnswer(a.error);
+        // EOPNOTSUPP on TIME_WAIT only means this kernel cannot abort that state.
+        if (!DestroyPrivilegeStatus(a.error).ok() && a.socket.state != kTcpTimeWait) {
+          ++refused;
+          refusal = a.error;
         }
       }
       if (round == 0 && refused == answers->size()) {

@@ -70,7 +70,7 @@ struct SockDiag::Channel {
   }
 };
 
-StatusOr<std::unique_ptr<SockDiag>> SockDiag::Open(size_t destroy_channels) {
+StatusOr<std::unique_ptr<SockDiag>> SockDiag::Open(size_t destroy_channels, int answer_queue_bytes) {
   std::unique_ptr<SockDiag> d(new SockDiag());
   auto dump = OpenNetlink();
   if (!dump.ok()) return dump.status();
@@ -89,7 +89,7 @@ StatusOr<std::unique_ptr<SockDiag>> SockDiag::Open(size_t destroy_channels) {
     // under 1 KiB of truesize), or answers would be dropped. FORCE needs CAP_NET_ADMIN, which
     // destroying needs anyway; without it SO_RCVBUF still gets twice rmem_max (>= 416 KiB by
     // default), enough for kDestroyBatch refusals.
-    int rcv = 4 << 20;
+    int rcv = answer_queue_bytes;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0) {
       setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
     }
@@ -252,9 +252,9 @@ Status SockDiag::DestroyChunk(Channel& ch, const DiagSocket* sockets, size_t n, 
     }
   }
   if (lost) {
-    // Which requests failed is unknown: report none as reset; the re-dump shows what is left.
+    // Which of the unanswered requests failed is unknown; the caller's re-dump shows what is left.
     for (size_t i = 0; i < n; ++i) {
-      if (errors[i] == 0) errors[i] = ETIMEDOUT;
+      if (errors[i] == 0) errors[i] = kAnswerLost;
     }
   }
   return Status::Ok();

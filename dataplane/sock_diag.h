@@ -23,6 +23,7 @@
 // namespace binding is the socket's, not the thread's).
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,6 +39,12 @@ namespace headshift {
 class SockDiag {
  public:
   static constexpr size_t kDestroyBatch = 256;
+  // Destroy()'s errno for a request whose answer the kernel dropped (the channel's receive queue
+  // overflowed: ENOBUFS): the socket may or may not have been reset. No SOCK_DESTROY answers it.
+  static constexpr int kAnswerLost = ETIMEDOUT;
+  // Receive queue of a destroy channel: every failure of a batch must fit (one skb of under 1 KiB
+  // truesize each), or answers are dropped.
+  static constexpr int kAnswerQueueBytes = 4 << 20;
 
   struct DumpRequest {
     uint8_t family = 0;          // AF_INET, AF_INET6, or AF_UNSPEC (both, one walk)
@@ -47,8 +54,10 @@ class SockDiag {
   };
 
   // Opens the dump socket and `destroy_channels` (>= 1) destroy sockets in the calling thread's
-  // network namespace.
-  static StatusOr<std::unique_ptr<SockDiag>> Open(size_t destroy_channels = 1);
+  // network namespace. `answer_queue_bytes` sizes each destroy channel's receive queue (tests
+  // shrink it to make the kernel drop answers).
+  static StatusOr<std::unique_ptr<SockDiag>> Open(size_t destroy_channels = 1,
+                                                  int answer_queue_bytes = kAnswerQueueBytes);
   ~SockDiag();
   SockDiag(const SockDiag&) = delete;
   SockDiag& operator=(const SockDiag&) = delete;
@@ -63,7 +72,7 @@ class SockDiag {
   // tuple now names another socket, e.g. the listener — which is then left alone), EPERM (no
   // CAP_NET_ADMIN over that netns), EOPNOTSUPP (kernel without CONFIG_INET_DIAG_DESTROY, or a state
   // it cannot abort), ETIMEDOUT (the batch's answers were lost: its outcome is unknown and the
-  // caller's re-dump decides). Failed only when the netlink socket itself fails.
+  // caller's re-dump decides: kAnswerLost). Failed only when the netlink socket itself fails.
   // REQUIRES: channel < destroy_channels().
   Status Destroy(const DiagSocket* sockets, size_t n, int* errors, size_t channel = 0);
   // Destroy() of a whole vector on channel 0.

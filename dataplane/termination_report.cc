@@ -1,5 +1,6 @@
 #include "dataplane/termination_report.h"
 
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 
@@ -7,6 +8,7 @@
 
 #include "common/prefault.h"
 
+#include "dataplane/sock_diag.h"
 #include "dataplane/tcp_state.h"
 
 namespace headshift {
@@ -21,6 +23,21 @@ const char* SessionOutcomeName(SessionOutcome o) {
     case SessionOutcome::kRemaining: return "remaining";
   }
   return "unknown";
+}
+
+void SessionRecord::ApplyDestroyAnswer(int err) {
+  if (err == 0 || err == SockDiag::kAnswerLost) {
+    outcome = SessionOutcome::kReset;
+    error = 0;
+  } else if (err == ENOENT || err == ESTALE) {
+    if (outcome != SessionOutcome::kReset) {
+      outcome = SessionOutcome::kGone;
+      error = err;
+    }
+  } else {
+    outcome = SessionOutcome::kFailed;
+    error = err;
+  }
 }
 
 void TerminationReport::Recount() {

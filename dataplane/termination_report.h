@@ -3,7 +3,8 @@
 // selected, reset, gone, failed, sockets[{family, local, remote, state, cookie}]).
 //
 // Counts: selected = distinct sockets (by cookie) the selection matched in any round; reset = the
-// kernel confirmed the destroy; gone = closed before it could be reset (ENOENT/ESTALE: the socket,
+// kernel took the destroy (no failure answered; or its answer was lost and the confirming dump no
+// longer shows the socket); gone = closed before it could be reset (ENOENT/ESTALE: the socket,
 // identified by its cookie, no longer exists); failed = any other error; remaining = still selected
 // after the last round (new connections kept arriving, or destroys did not take).
 //
@@ -34,6 +35,15 @@ struct SessionRecord {
   DiagSocket socket;
   SessionOutcome outcome = SessionOutcome::kListed;
   int error = 0;  // errno for kFailed (and kGone: ENOENT or ESTALE)
+
+  // Records the kernel's answer to a SOCK_DESTROY of this socket (SockDiag::Destroy's errno).
+  // 0 → reset. ENOENT/ESTALE → gone, unless an earlier round already reset it (a walk can report a
+  // socket twice when its bucket changes between two reads). SockDiag::kAnswerLost → reset for now:
+  // the outcome is unknown, and the caller's confirming dump decides — a socket it still shows is
+  // destroyed again (or reported remaining), one it no longer shows is gone from the host, which is
+  // what a reset asked for; counting it failed would fail a kill that left nothing behind.
+  // Any other errno → failed.
+  void ApplyDestroyAnswer(int err);
 };
 
 struct TerminationReport {

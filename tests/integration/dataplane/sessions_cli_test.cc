@@ -3,7 +3,12 @@
 // idle and busy connections. Only the tenant's connections on the selected ports are reset.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <set>
 
@@ -130,7 +135,12 @@ TEST_F(SessionsCliTest, DryRunAndListChangeNothing) {
   EXPECT_EQ(j["selected"], 5);
   EXPECT_EQ(j["reset"], 0);
   EXPECT_EQ(j["dry_run"], true);
-  for (const auto& s : j["sockets"]) EXPECT_EQ(s["outcome"], "would_reset");
+  std::set<std::pair<std::string, std::string>> listed;
+  for (const auto& s : j["sockets"]) {
+    EXPECT_EQ(s["outcome"], "would_reset");
+    listed.insert({s["local"].get<std::string>(), s["remote"].get<std::string>()});
+  }
+  EXPECT_EQ(listed, TenantTuples()) << "the dry run lists exactly what a kill would reset";
 
   // Listing without --client shows every session on the ports (5 tenant + 5 others on P/P6).
   CliRun list = RunHeadshift({"--json", "sessions", "list", "--netns", ns_->name(), "--port",
@@ -179,6 +189,10 @@ TEST_F(SessionsCliTest, BadInputIsRefusedBeforeAnythingIsReset) {
       {{"--netns", ns, "--port", p}, "client"},
       {{"--netns", missing, "--port", p, "--client", "10.61.1.0/24"}, missing},
       {{"--netns", "/proc/self/ns/uts", "--port", p, "--client", "10.61.1.0/24"}, "not a network namespace"},
+      // An unset shell variable must not mean headshift's own namespace.
+      {{"--netns", "", "--port", p, "--client", "10.61.1.0/24"}, "--netns"},
+      {{"--netns", ns, "--conntrack-netns", "", "--port", p, "--client", "10.61.1.0/24"}, "--conntrack-netns"},
+      {{"--netns", ns, "--port", p + ",", "--client", "10.61.1.0/24"}, p + ","},
       // A valid host first, a missing one second: the first must not be touched either.
       {{"--netns", ns, "--netns", missing, "--port", p, "--client", "10.61.1.0/24"}, missing},
       {{"--netns", ns, "--port", p, "--client", "10.61.1.0/24", "--max-rounds", "0"}, "max-rounds"},
@@ -235,6 +249,44 @@ TEST_F(SessionsCliTest, HostsFromTheConfig) {
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["reset"], 5);
   EXPECT_EQ(j["hosts"][0]["host"], "edge");
+  for (auto& c : tenant_) EXPECT_EQ(AwaitError(c.client), ECONNRESET) << c.label;
+  ExpectAllAlive(others_);
+}
+
+// A process living in `ns`, as a proxy would; its /proc/PID/ns/net names the namespace.
+pid_t HoldNamespace(const TestNetns& ns) {
+  const std::string path = "/run/netns/" + ns.name();
+  int ready[2];
+  if (pipe(ready) != 0) throw std::runtime_error("pipe");
+  pid_t pid = fork();
+  if (pid == 0) {  // only async-signal-safe calls from here
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) _exit(1);
+    if (write(ready[1], "x", 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char c = 0;
+  ssize_t got = read(ready[0], &c, 1);
+  close(ready[0]);
+  if (pid < 0 || got != 1) throw std::runtime_error("could not start a process in " + path);
+  return pid;
+}
+
+TEST_F(SessionsCliTest, NamespaceGivenAsAProcessPath) {
+  pid_t holder = HoldNamespace(*ns_);
+  auto args = KillArgs();
+  args[4] = "/proc/" + std::to_string(holder) + "/ns/net";  // "--netns", <path>
+  CliRun r = RunHeadshift(args);
+  kill(holder, SIGKILL);
+  waitpid(holder, nullptr, 0);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["reset"], 5);
+  std::set<std::pair<std::string, std::string>> reported;
+  for (const auto& s : j["sockets"]) reported.insert({s["local"].get<std::string>(), s["remote"].get<std::string>()});
+  EXPECT_EQ(reported, TenantTuples());
   for (auto& c : tenant_) EXPECT_EQ(AwaitError(c.client), ECONNRESET) << c.label;
   ExpectAllAlive(others_);
 }

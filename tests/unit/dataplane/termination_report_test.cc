@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dataplane/sock_diag.h"
 #include "dataplane/termination_report.h"
 
 namespace headshift {
@@ -72,6 +73,36 @@ TEST(TerminationReportTest, TextHasOneLinePerSocketAndTheCounts) {
   EXPECT_NE(text.find("failed (" + std::string(std::strerror(EPERM)) + ")"), std::string::npos);
   EXPECT_NE(text.find("selected 3, reset 1, gone 1, failed 1\n"), std::string::npos) << text;
   EXPECT_EQ(r.ToText(), text.substr(7));
+}
+
+// The outcome a socket ends with after one or more destroy answers across rounds.
+SessionOutcome AfterAnswers(std::initializer_list<int> errs, int* error = nullptr) {
+  SessionRecord r;
+  for (int e : errs) r.ApplyDestroyAnswer(e);
+  if (error) *error = r.error;
+  return r.outcome;
+}
+
+TEST(TerminationReportTest, DestroyAnswersDecideTheOutcome) {
+  int error = -1;
+  EXPECT_EQ(AfterAnswers({0}, &error), SessionOutcome::kReset);
+  EXPECT_EQ(error, 0);
+  EXPECT_EQ(AfterAnswers({ENOENT}, &error), SessionOutcome::kGone);
+  EXPECT_EQ(error, ENOENT);
+  EXPECT_EQ(AfterAnswers({ESTALE}), SessionOutcome::kGone);
+  EXPECT_EQ(AfterAnswers({EPERM}, &error), SessionOutcome::kFailed);
+  EXPECT_EQ(error, EPERM);
+  EXPECT_EQ(AfterAnswers({EOPNOTSUPP}), SessionOutcome::kFailed);
+  // Reset in one round, reported again by a later walk and answered "not found": still reset.
+  EXPECT_EQ(AfterAnswers({0, ENOENT}, &error), SessionOutcome::kReset);
+  EXPECT_EQ(error, 0);
+  // A lost answer is not a failure: the confirming dump decides. If it no longer shows the socket
+  // no further answer comes and the socket counts as reset; if it does, the next answer decides.
+  EXPECT_EQ(AfterAnswers({SockDiag::kAnswerLost}, &error), SessionOutcome::kReset);
+  EXPECT_EQ(error, 0);
+  EXPECT_EQ(AfterAnswers({SockDiag::kAnswerLost, EPERM}), SessionOutcome::kFailed);
+  EXPECT_EQ(AfterAnswers({SockDiag::kAnswerLost, ENOENT}), SessionOutcome::kReset);
+  EXPECT_EQ(AfterAnswers({EPERM, 0}), SessionOutcome::kReset);
 }
 
 }  // namespace
