@@ -199,14 +199,14 @@ CommandResult Report(const std::vector<TerminationReport>& reports, bool kill, b
     total.gone += r.gone;
     total.failed += r.failed;
     total.remaining += r.remaining;
-    hosts.push_back(r.ToJson(/*with_sockets=*/false));
+    hosts.push_back(r.ToJson());
     if (!json) {
       if (reports.size() > 1 || !r.host.empty()) text += "host " + r.host + ":\n";
       r.AppendText(text);
     }
   }
   CommandResult res;
-  res.json = total.ToJson(/*with_sockets=*/false);
+  res.json = total.ToJson();
   res.json.erase("host");
   res.json.erase("netns");
   res.json["hosts"] = std::move(hosts);

@@ -79,23 +79,11 @@ nlohmann::json SocketToJson(const DiagSocket& s) {
   return j;
 }
 
-nlohmann::json TerminationReport::ToJson(bool with_sockets) const {
+nlohmann::json TerminationReport::ToJson() const {
   nlohmann::json j = {{"selected", selected},   {"reset", reset},   {"gone", gone},
                       {"failed", failed},       {"remaining", remaining}, {"dry_run", dry_run},
                       {"rounds", rounds},
                       {"timings_ms", {{"dump", dump_ms}, {"destroy", destroy_ms}, {"total", total_ms}}}};
-  if (with_sockets) {
-    nlohmann::json socks = nlohmann::json::array();
-    socks.get_ref<nlohmann::json::array_t&>().reserve(sockets.size());
-    for (const auto& r : sockets) {
-      nlohmann::json s = SocketToJson(r.socket);
-      auto& o = s.get_ref<nlohmann::json::object_t&>();
-      o.emplace("outcome", SessionOutcomeName(r.outcome));
-      if (r.error != 0) o.emplace("error", std::strerror(r.error));
-      socks.push_back(std::move(s));
-    }
-    j["sockets"] = std::move(socks);
-  }
   if (!host.empty()) j["host"] = host;
   j["netns"] = netns;
   if (nat_flows) j["nat_flows"] = nat_flows;

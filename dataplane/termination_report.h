@@ -62,8 +62,8 @@ struct TerminationReport {
   // Adds another host's report (counts and sockets) into this one.
   void Merge(const TerminationReport& other);
 
-  // with_sockets=false: counts and timings only (cheap on large reports).
-  nlohmann::json ToJson(bool with_sockets = true) const;
+  // Counts, timings, host and netns; the sockets are written by AppendSocketsJsonArray.
+  nlohmann::json ToJson() const;
   std::string ToText() const;
   // Appends ToText() to `out`.
   void AppendText(std::string& out) const;
@@ -72,8 +72,8 @@ struct TerminationReport {
 // One socket as JSON: {family, local, remote, state, cookie}.
 nlohmann::json SocketToJson(const DiagSocket& s);
 
-// Appends to `out` a JSON array of every socket of `reports`, each as in ToJson() plus "host" (the
-// report's host): {family, local, remote, state, cookie, outcome[, error], host}. Written by a
+// Appends to `out` a JSON array of every socket of `reports`, each as SocketToJson() plus its
+// outcome and host: {family, local, remote, state, cookie, outcome[, error (strerror)], host}. Written by a
 // streaming writer (RapidJSON) into storage reserved up front: a 10,000-socket kill lists 1.4 MB,
 // and building it as a document tree first cost more than the kill's resets.
 void AppendSocketsJsonArray(const std::vector<const TerminationReport*>& reports, std::string& out);

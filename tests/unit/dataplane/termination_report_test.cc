@@ -1,5 +1,6 @@
-// TerminationReport's output forms: the streamed sockets array (RapidJSON) must say exactly what
-// the document form (nlohmann) says, and the text form one line per socket.
+// TerminationReport's output forms: the streamed sockets array (RapidJSON) must describe each socket
+// exactly as a snapshot file does (SocketToJson, nlohmann), the text form one line per socket; and
+// how destroy answers decide each socket's outcome.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
@@ -30,7 +31,7 @@ TerminationReport SampleReport(const std::string& host) {
   return r;
 }
 
-TEST(TerminationReportTest, StreamedSocketsArrayMatchesTheDocumentForm) {
+TEST(TerminationReportTest, StreamedSocketsArrayMatchesTheSnapshotFormOfEachSocket) {
   TerminationReport a = SampleReport("proxy-a"), b = SampleReport("");
   std::string out = "prefix:";
   AppendSocketsJsonArray({&a, &b}, out);
@@ -40,8 +41,10 @@ TEST(TerminationReportTest, StreamedSocketsArrayMatchesTheDocumentForm) {
   ASSERT_EQ(streamed.size(), 6u);
   size_t i = 0;
   for (const auto* r : {&a, &b}) {
-    nlohmann::json doc = r->ToJson(/*with_sockets=*/true)["sockets"];
-    for (auto s : doc) {
+    for (const auto& rec : r->sockets) {
+      nlohmann::json s = SocketToJson(rec.socket);  // the snapshot file's form of a socket
+      s["outcome"] = SessionOutcomeName(rec.outcome);
+      if (rec.error != 0) s["error"] = std::strerror(rec.error);
       s["host"] = r->host;
       EXPECT_EQ(streamed[i], s) << "socket " << i;
       ++i;
