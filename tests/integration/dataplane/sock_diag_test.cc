@@ -58,6 +58,38 @@ StatusOr<TerminationReport> KillTenant(const TestNetns& ns, const TerminatorOpti
   return (*t)->Kill(sel, false);
 }
 
+// n connections from 10.64.1.1 to kP, and their server ends as the kernel dumps them.
+struct DumpedConns {
+  std::vector<Conn> conns;
+  std::vector<DiagSocket> found;                // dump order
+  std::map<std::string, size_t> by_client;      // client endpoint -> index in conns
+
+  size_t IndexOf(const DiagSocket& s) const { return by_client.at(s.Remote().ToString()); }
+  // Closes conns[i] client first, so its server end is gone (not in TIME_WAIT): a destroy of it
+  // is answered "not found".
+  void CloseFully(size_t i) {
+    close(conns[i].client);
+    conns[i].client = -1;
+    EXPECT_EQ(AwaitError(conns[i].server), 0) << conns[i].label;
+    Close(conns[i]);
+  }
+};
+
+DumpedConns ConnectAndDump(const TestNetns& ns, int listener, size_t n, SockDiag& d) {
+  DumpedConns out;
+  for (size_t i = 0; i < n; ++i) {
+    out.conns.push_back(Connect(ns, "10.64.1.1", "10.64.0.1", kP, listener, "c" + std::to_string(i)));
+    out.by_client[ClientEndpoint(out.conns.back())] = i;
+  }
+  SessionSelector sel;
+  sel.ports = {kP};
+  sel.clients = {*ParseCidr("10.64.1.1")};
+  auto found = SessionTerminator(&d).Select(SocketQuery::ForSelector(sel));
+  EXPECT_TRUE(found.ok()) << found.status().ToString();
+  if (found.ok()) out.found = std::move(found).value();
+  return out;
+}
+
 uint64_t ThreadNetnsInode() {
   struct stat st {};
   stat("/proc/thread-self/ns/net", &st);
@@ -222,46 +254,34 @@ TEST_F(SockDiagTest, KillSessionsPipelinesHundredsOfDestroys) {
 // all answers are in. Every answer must land on its own request, across batch boundaries.
 TEST_F(SockDiagTest, DestroyAnswersOnlyFailuresEachOnItsOwnRequest) {
   int l = Listen(*ns_, "10.64.0.1", kP);
-  std::vector<Conn> conns;
   const size_t n = SockDiag::kDestroyBatch + 144;  // two batches
-  for (size_t i = 0; i < n; ++i) conns.push_back(Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "c" + std::to_string(i)));
   auto d = OpenDiag(*ns_);
-  SessionSelector sel;
-  sel.ports = {kP};
-  sel.clients = {*ParseCidr("10.64.1.1")};
-  SessionTerminator term(d.get());
-  auto found = term.Select(SocketQuery::ForSelector(sel));
-  ASSERT_TRUE(found.ok()) << found.status().ToString();
-  ASSERT_EQ(found->size(), n);
-  // Close every 7th connection (client first: the server side is gone, not in TIME_WAIT), so the
-  // kernel answers "not found" for exactly those requests, on both sides of the batch boundary.
-  std::map<std::string, size_t> by_peer;
-  for (size_t i = 0; i < n; ++i) by_peer[ClientEndpoint(conns[i])] = i;
+  DumpedConns c = ConnectAndDump(*ns_, l, n, *d);
+  ASSERT_EQ(c.found.size(), n);
+  // Every 7th connection closes, so the kernel answers "not found" for exactly those requests, on
+  // both sides of the batch boundary.
   std::set<size_t> closed;
   for (size_t i = 0; i < n; i += 7) {
-    close(conns[i].client);
-    conns[i].client = -1;
-    ASSERT_EQ(AwaitError(conns[i].server), 0);
-    Close(conns[i]);
+    c.CloseFully(i);
     closed.insert(i);
   }
-  auto errs = d->DestroyBatch(*found);
+  auto errs = d->DestroyBatch(c.found);
   ASSERT_TRUE(errs.ok()) << errs.status().ToString();
   size_t gone = 0, reset = 0;
-  for (size_t k = 0; k < found->size(); ++k) {
-    size_t i = by_peer.at((*found)[k].Remote().ToString());
+  for (size_t k = 0; k < n; ++k) {
+    size_t i = c.IndexOf(c.found[k]);
     if (closed.count(i)) {
-      EXPECT_TRUE((*errs)[k] == ENOENT || (*errs)[k] == ESTALE) << conns[i].label << ": errno " << (*errs)[k];
+      EXPECT_TRUE((*errs)[k] == ENOENT || (*errs)[k] == ESTALE) << c.conns[i].label << ": errno " << (*errs)[k];
       ++gone;
     } else {
-      EXPECT_EQ((*errs)[k], 0) << conns[i].label;
-      EXPECT_EQ(AwaitError(conns[i].client), ECONNRESET) << conns[i].label;
+      EXPECT_EQ((*errs)[k], 0) << c.conns[i].label;
+      EXPECT_EQ(AwaitError(c.conns[i].client), ECONNRESET) << c.conns[i].label;
       ++reset;
     }
   }
   EXPECT_EQ(gone, closed.size());
   EXPECT_EQ(reset, n - closed.size());
-  for (auto& c : conns) Close(c);
+  for (auto& conn : c.conns) Close(conn);
   close(l);
 }
 
@@ -271,48 +291,36 @@ TEST_F(SockDiagTest, DestroyAnswersOnlyFailuresEachOnItsOwnRequest) {
 // reset, which is why the terminator lets its confirming dump decide instead of counting them failed.
 TEST_F(SockDiagTest, DroppedAnswersAreReportedLostNotReset) {
   int l = Listen(*ns_, "10.64.0.1", kP);
-  std::vector<Conn> conns;
   const size_t n = 160;
-  for (size_t i = 0; i < n; ++i) conns.push_back(Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "c" + std::to_string(i)));
   auto d = OpenDiag(*ns_, 1, /*answer_queue_bytes=*/1);  // the kernel's minimum: a few answers fit
-  SessionSelector sel;
-  sel.ports = {kP};
-  sel.clients = {*ParseCidr("10.64.1.1")};
-  auto found = SessionTerminator(d.get()).Select(SocketQuery::ForSelector(sel));
-  ASSERT_TRUE(found.ok()) << found.status().ToString();
-  ASSERT_EQ(found->size(), n);
-  std::map<std::string, size_t> by_peer;
-  for (size_t i = 0; i < n; ++i) by_peer[ClientEndpoint(conns[i])] = i;
+  DumpedConns c = ConnectAndDump(*ns_, l, n, *d);
+  ASSERT_EQ(c.found.size(), n);
   // The first 120 in dump order close, so their "not found" answers overflow the queue before
   // the last 40 are destroyed.
   std::set<size_t> closed;
   for (size_t k = 0; k < 120; ++k) {
-    size_t i = by_peer.at((*found)[k].Remote().ToString());
-    close(conns[i].client);
-    conns[i].client = -1;
-    ASSERT_EQ(AwaitError(conns[i].server), 0);
-    Close(conns[i]);
-    closed.insert(i);
+    closed.insert(c.IndexOf(c.found[k]));
+    c.CloseFully(c.IndexOf(c.found[k]));
   }
-  auto errs = d->DestroyBatch(*found);
+  auto errs = d->DestroyBatch(c.found);
   ASSERT_TRUE(errs.ok()) << errs.status().ToString();
   size_t lost = 0, answered_gone = 0;
-  for (size_t k = 0; k < found->size(); ++k) {
-    size_t i = by_peer.at((*found)[k].Remote().ToString());
+  for (size_t k = 0; k < n; ++k) {
+    size_t i = c.IndexOf(c.found[k]);
     int e = (*errs)[k];
-    EXPECT_NE(e, 0) << conns[i].label << ": reported reset although the answers were dropped";
+    EXPECT_NE(e, 0) << c.conns[i].label << ": reported reset although the answers were dropped";
     if (closed.count(i)) {
-      EXPECT_TRUE(e == ENOENT || e == ESTALE || e == SockDiag::kAnswerLost) << conns[i].label << ": errno " << e;
+      EXPECT_TRUE(e == ENOENT || e == ESTALE || e == SockDiag::kAnswerLost) << c.conns[i].label << ": errno " << e;
       answered_gone += e != SockDiag::kAnswerLost;
     } else {
-      EXPECT_EQ(e, SockDiag::kAnswerLost) << conns[i].label;
-      EXPECT_EQ(AwaitError(conns[i].client), ECONNRESET) << conns[i].label << ": the destroy itself took";
+      EXPECT_EQ(e, SockDiag::kAnswerLost) << c.conns[i].label;
+      EXPECT_EQ(AwaitError(c.conns[i].client), ECONNRESET) << c.conns[i].label << ": the destroy itself took";
     }
     lost += e == SockDiag::kAnswerLost;
   }
   EXPECT_GE(lost, n - closed.size());
   EXPECT_GT(answered_gone, 0u) << "the answers that fitted are read";
-  for (auto& c : conns) Close(c);
+  for (auto& conn : c.conns) Close(conn);
   close(l);
 }
 
