@@ -10,18 +10,14 @@
 #include "migrate/id_allocator.h"
 #include "migrate/pg_copy.h"
 #include "migrate/pg_tx.h"
+#include "migrate/recorded_copy.h"
+#include "migrate/row_drift.h"
 #include "migrate/row_hashes.h"
 
 namespace headshift::migrate {
 namespace {
 
 constexpr const char* kCopyTargetLock = "7228116712049151002";  // same lock as the copy
-
-std::string Join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
-  return out;
-}
 
 // Rows as JSON objects keyed by the first column (the id).
 StatusOr<std::map<int64_t, nlohmann::json>> RowsAsJson(PgConn& c, const std::string& select_with_id_first) {
@@ -57,17 +53,11 @@ StatusOr<CatchUpReport> CatchUp::Run(const MoveRef& ref, ConflictPolicy policy) 
 }
 
 Status CatchUp::RunShared(const MoveRef& ref, CatchUpReport& rep) {
-  auto sp = ctx_.Schema(ref.from);
-  if (!sp.ok()) return sp.status();
-  const TenantSchema& s = **sp;
-  auto cp = ctx_.dbs().Conn(ref.from);
-  if (!cp.ok()) return cp.status();
-  PgConn& c = **cp;
-  auto header = ReadCopyHeader(c, ref.migration_id);
-  if (!header.ok()) return header.status();
-  if (!*header) return Status::BadInput("no copy recorded for migration " + ref.migration_id, "run the copy step first");
-  HS_RETURN_IF_ERROR(CheckHeaderMatches(**header, ref.tenant, ref.from, ref.to));
-  if ((*header)->retired) return Status::BadInput("migration " + ref.migration_id + " was retired; nothing to catch up");
+  auto rc = OpenRequiredCopy(ctx_, ref);
+  if (!rc.ok()) return rc.status();
+  const TenantSchema& s = *rc->source.schema;
+  PgConn& c = *rc->source.conn;
+  if (rc->header->retired) return Status::BadInput("migration " + ref.migration_id + " was retired; nothing to catch up");
   RowSql sql(c, s);
   const TenantSelector at_target = ctx_.Selector(ref.tenant, ref.to);
   const std::string mig = sql.Literal(ref.migration_id);
@@ -102,29 +92,16 @@ Status CatchUp::RunShared(const MoveRef& ref, CatchUpReport& rep) {
 }
 
 Status CatchUp::RunSplit(const MoveRef& ref, ConflictPolicy policy, CatchUpReport& rep) {
-  ClusterDatabases& dbs = ctx_.dbs();
-  auto ssp = ctx_.Schema(ref.from);
-  if (!ssp.ok()) return ssp.status();
-  auto tsp = ctx_.Schema(ref.to);
-  if (!tsp.ok()) return tsp.status();
-  const TenantSchema& ss = **ssp;
-  const TenantSchema& ts = **tsp;
-  auto srcp = dbs.Conn(ref.from);
-  if (!srcp.ok()) return srcp.status();
-  auto tgtp = dbs.Conn(ref.to);
-  if (!tgtp.ok()) return tgtp.status();
-  PgConn& src = **srcp;
-  PgConn& tgt = **tgtp;
-  auto header = ReadCopyHeader(tgt, ref.migration_id);
-  if (!header.ok()) return header.status();
-  if (!*header) {
-    return Status::BadInput("no copy recorded for migration " + ref.migration_id + " on cluster " + ref.to,
-                            "run the copy step first");
-  }
-  HS_RETURN_IF_ERROR(CheckHeaderMatches(**header, ref.tenant, ref.from, ref.to));
-  if ((*header)->retiring || (*header)->retired) {
+  auto rc = OpenRequiredCopy(ctx_, ref);
+  if (!rc.ok()) return rc.status();
+  const CopyHeader& header = *rc->header;
+  if (header.retiring || header.retired) {
     return Status::BadInput("migration " + ref.migration_id + " was retired; nothing to catch up");
   }
+  const TenantSchema& ss = *rc->source.schema;
+  const TenantSchema& ts = *rc->target.schema;
+  PgConn& src = *rc->source.conn;
+  PgConn& tgt = *rc->target.conn;
   RowSql ssql(src, ss);
   RowSql tsql(tgt, ts);
   const TenantSelector src_sel = ctx_.Selector(ref.tenant, ref.from);
@@ -159,19 +136,13 @@ Status CatchUp::RunSplit(const MoveRef& ref, ConflictPolicy policy, CatchUpRepor
     const auto& t_now = *t_now_or;
 
     std::vector<int64_t> changed, gone, added;  // source ids
-    for (const auto& [sid, r] : rec) {
-      auto si = s_now.find(sid);
-      if (si == s_now.end()) {
-        gone.push_back(sid);
-      } else if (si->second != r.hash) {
-        changed.push_back(sid);
-      } else {
-        auto ti = t_now.find(r.target_id);
-        if (ti == t_now.end() || ti->second != r.hash) ++tc.target_only;
+    for (const RowDrift& d : DiffRecordedRows(rec, &s_now, &t_now)) {
+      switch (d.source) {
+        case Drift::kChanged: changed.push_back(d.source_id); break;
+        case Drift::kGone: gone.push_back(d.source_id); break;
+        case Drift::kNew: added.push_back(d.source_id); break;
+        case Drift::kSame: ++tc.target_only; break;  // so the target side drifted
       }
-    }
-    for (const auto& [sid, h] : s_now) {
-      if (!rec.count(sid)) added.push_back(sid);
     }
 
     // Lock the target rows the source changed, then decide row by row.
@@ -226,7 +197,7 @@ Status CatchUp::RunSplit(const MoveRef& ref, ConflictPolicy policy, CatchUpRepor
       std::vector<std::string> exprs = ssql.MappedExprs(t, "t", maps, ref.to, cols);
       for (size_t i = 0; i < exprs.size(); ++i) exprs[i] += " AS " + ssql.Ident(cols[i]);
       auto s_rows = RowsAsJson(src, "SELECT s.* FROM (SELECT t." + ssql.Ident(t.pk) + " AS headshift_source_id, " +
-                                        Join(exprs, ", ") + " FROM " +
+                                        JoinStrings(exprs, ", ") + " FROM " +
                                         ssql.Ident(t.name) + " t" + ssql.MapJoins(t, "t", maps) + " WHERE t." +
                                         ssql.Ident(t.pk) + " = ANY(" + RowSql::IdArray(sids) + ")) s");
       if (!s_rows.ok()) return s_rows.status().WithContext("reading conflicting " + t.name + " rows on the source");
@@ -300,7 +271,7 @@ Status CatchUp::RunSplit(const MoveRef& ref, ConflictPolicy policy, CatchUpRepor
       if (!to_update.empty()) {
         std::vector<int64_t> tids;
         for (const auto& u : to_update) tids.push_back(u.target_id);
-        auto r = tgt.Exec("UPDATE " + tsql.Ident(tt.name) + " t SET " + Join(sets, ", ") + " FROM " + stage +
+        auto r = tgt.Exec("UPDATE " + tsql.Ident(tt.name) + " t SET " + JoinStrings(sets, ", ") + " FROM " + stage +
                           " s WHERE t." + tsql.Ident(tt.pk) + " = s." + tsql.Ident(tt.pk) + " AND t." + tsql.Ident(tt.pk) +
                           " = ANY(" + RowSql::IdArray(tids) + ")");
         if (!r.ok()) return r.status().WithContext("applying " + t.name + " changes");

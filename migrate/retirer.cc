@@ -3,6 +3,8 @@
 #include "migrate/copy_state.h"
 #include "migrate/headshift_tables.h"
 #include "migrate/pg_tx.h"
+#include "migrate/recorded_copy.h"
+#include "migrate/row_drift.h"
 #include "migrate/row_hashes.h"
 
 namespace headshift::migrate {
@@ -77,14 +79,17 @@ StatusOr<RetireReport> Retirer::Retire(const MoveRef& ref, bool archive) {
     for (const auto& t : ss.tables()) {
       auto now = SourceHashes(src, sql, t, sel, *maps, ref.to);
       if (!now.ok()) return now.status();
-      const auto& rec = (*rows)[t.name];
-      for (const auto& [sid, h] : *now) {
-        auto it = rec.find(sid);
-        if (it == rec.end()) pending.push_back(t.name + " " + std::to_string(sid) + " (new)");
-        else if (it->second.hash != h) pending.push_back(t.name + " " + std::to_string(sid) + " (changed)");
+      const std::vector<RowDrift> drift = DiffRecordedRows((*rows)[t.name], &*now, nullptr);
+      auto add = [&](const RowDrift& d, const char* what) {
+        pending.push_back(t.name + " " + std::to_string(d.source_id) + what);
+      };
+      // New and changed rows first, then the deleted ones (each in source-id order).
+      for (const RowDrift& d : drift) {
+        if (d.source == Drift::kNew) add(d, " (new)");
+        else if (d.source == Drift::kChanged) add(d, " (changed)");
       }
-      for (const auto& [sid, r] : rec) {
-        if (!now->count(sid)) pending.push_back(t.name + " " + std::to_string(sid) + " (deleted)");
+      for (const RowDrift& d : drift) {
+        if (d.source == Drift::kGone) add(d, " (deleted)");
       }
     }
     rep.pending_late_writes = static_cast<int64_t>(pending.size());
@@ -149,20 +154,15 @@ StatusOr<RollbackReport> Retirer::RollbackShared(const MoveRef& ref) {
   RollbackReport rep;
   rep.ref = ref;
   rep.layout = "shared";
-  auto sp = ctx_.Schema(ref.from);
-  if (!sp.ok()) return sp.status();
-  const TenantSchema& s = **sp;
-  auto cp = ctx_.dbs().Conn(ref.from);
-  if (!cp.ok()) return cp.status();
-  PgConn& c = **cp;
-  auto header = ReadCopyHeader(c, ref.migration_id);
-  if (!header.ok()) return header.status();
-  if (!*header) {
+  auto rc = OpenRecordedCopy(ctx_, ref);
+  if (!rc.ok()) return rc.status();
+  const TenantSchema& s = *rc->source.schema;
+  PgConn& c = *rc->source.conn;
+  if (!rc->header) {
     rep.nothing_to_do = true;
     return rep;
   }
-  HS_RETURN_IF_ERROR(CheckHeaderMatches(**header, ref.tenant, ref.from, ref.to));
-  if ((*header)->retired) {
+  if (rc->header->retired) {
     return Status::NeedsOperator("migration " + ref.migration_id + " was completed (retired); it cannot be rolled back",
                                  "move the tenant back with a new migration");
   }
@@ -191,20 +191,15 @@ StatusOr<RollbackReport> Retirer::RollbackSplit(const MoveRef& ref, const Rollba
   RollbackReport rep;
   rep.ref = ref;
   rep.layout = "split";
-  auto tp = ctx_.Schema(ref.to);
-  if (!tp.ok()) return tp.status();
-  const TenantSchema& ts = **tp;
-  auto cp = ctx_.dbs().Conn(ref.to);
-  if (!cp.ok()) return cp.status();
-  PgConn& tgt = **cp;
-  auto header = ReadCopyHeader(tgt, ref.migration_id);
-  if (!header.ok()) return header.status();
-  if (!*header) {
+  auto rc = OpenRecordedTarget(ctx_, ref);
+  if (!rc.ok()) return rc.status();
+  const TenantSchema& ts = *rc->target.schema;
+  PgConn& tgt = *rc->target.conn;
+  if (!rc->header) {
     rep.nothing_to_do = true;
     return rep;
   }
-  HS_RETURN_IF_ERROR(CheckHeaderMatches(**header, ref.tenant, ref.from, ref.to));
-  if ((*header)->retiring || (*header)->retired) {
+  if (rc->header->retiring || rc->header->retired) {
     return Status::NeedsOperator("the source rows of migration " + ref.migration_id +
                                      " were retired: the tenant now lives only on cluster " + ref.to,
                                  "move it back with a new migration (the archive schema headshift_archive on cluster " +
@@ -225,10 +220,9 @@ StatusOr<RollbackReport> Retirer::RollbackSplit(const MoveRef& ref, const Rollba
     if (!lock.ok()) return lock.status().WithContext("locking " + t.name);
     auto now = TargetHashes(tgt, sql, t, ref.migration_id);
     if (!now.ok()) return now.status();
-    for (const auto& [sid, r] : (*rows)[t.name]) {
-      auto it = now->find(r.target_id);
-      if (it == now->end()) changes.push_back(t.name + " " + std::to_string(r.target_id) + " (deleted on target)");
-      else if (it->second != r.hash) changes.push_back(t.name + " " + std::to_string(r.target_id) + " (changed on target)");
+    for (const RowDrift& d : DiffRecordedRows((*rows)[t.name], nullptr, &*now)) {
+      changes.push_back(t.name + " " + std::to_string(d.target_id) +
+                        (d.target == Drift::kGone ? " (deleted on target)" : " (changed on target)"));
     }
     auto extras = TargetExtras(tgt, sql, t, at_target, ref.migration_id);
     if (!extras.ok()) return extras.status();

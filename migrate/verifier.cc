@@ -7,7 +7,9 @@
 #include "migrate/copy_state.h"
 #include "migrate/pg_copy.h"
 #include "migrate/pg_tx.h"
+#include "migrate/recorded_copy.h"
 #include "migrate/retirer.h"
+#include "migrate/row_drift.h"
 #include "migrate/row_hashes.h"
 
 namespace headshift::migrate {
@@ -19,6 +21,18 @@ Sums ReadSums(const PgResult& r) {
   Sums s;
   for (int i = 0; i < r.rows(); ++i) s[r.Get(i, 0)] = {r.GetInt(i, 1), r.Get(i, 2)};
   return s;
+}
+
+// A difference on the target side. Before the cut nothing may write to the copy (a mismatch); after it,
+// the target serves the tenant and writes (reported, not a failure).
+void AddTargetIssue(RowIssue issue, TableVerify& tv, VerifyReport& rep) {
+  if (rep.after_cut) {
+    rep.target_writes.push_back(std::move(issue));
+    ++tv.target_writes;
+  } else {
+    rep.mismatches.push_back(std::move(issue));
+    ++tv.mismatches;
+  }
 }
 
 std::string RecordedSums(const RowSql& sql, const std::string& mig) {
@@ -36,6 +50,40 @@ std::string TargetSums(const RowSql& sql, const TenantSchema& s, const std::stri
   }
   return q;
 }
+
+// A table's row count and checksum on the target and as recorded at the last sync.
+TableVerify TargetAndRecorded(const std::string& table, Sums& t_sums, const Sums& r_sums) {
+  TableVerify tv;
+  tv.table = table;
+  tv.target_rows = t_sums[table].first;
+  tv.target_checksum = t_sums[table].second;
+  auto rit = r_sums.find(table);
+  tv.copied_rows = rit == r_sums.end() ? 0 : rit->second.first;
+  tv.copy_checksum = rit == r_sums.end() ? "0" : rit->second.second;
+  return tv;
+}
+
+// The recorded rows, read on first use: only tables whose sums differ are compared row by row.
+class RecordedRows {
+ public:
+  RecordedRows(PgConn& conn, const std::string& migration_id) : conn_(conn), migration_id_(migration_id) {}
+
+  StatusOr<const std::map<int64_t, CopyRow>*> Of(const std::string& table) {
+    if (!loaded_) {
+      auto r = ReadCopyRows(conn_, migration_id_);
+      if (!r.ok()) return r.status();
+      rows_ = std::move(*r);
+      loaded_ = true;
+    }
+    return &rows_[table];
+  }
+
+ private:
+  PgConn& conn_;
+  const std::string migration_id_;
+  std::map<std::string, std::map<int64_t, CopyRow>> rows_;
+  bool loaded_ = false;
+};
 
 }  // namespace
 
@@ -85,46 +133,23 @@ StatusOr<VerifyReport> Verifier::Verify(const MoveRef& ref, const VerifyOptions&
 }
 
 Status Verifier::VerifySplit(const MoveRef& ref, VerifyReport& rep) {
-  ClusterDatabases& dbs = ctx_.dbs();
-  auto ssp = ctx_.Schema(ref.from);
-  if (!ssp.ok()) return ssp.status();
-  auto tsp = ctx_.Schema(ref.to);
-  if (!tsp.ok()) return tsp.status();
-  const TenantSchema& ss = **ssp;
-  const TenantSchema& ts = **tsp;
-  auto srcp = dbs.Conn(ref.from);
-  if (!srcp.ok()) return srcp.status();
-  auto tgtp = dbs.Conn(ref.to);
-  if (!tgtp.ok()) return tgtp.status();
-  PgConn& src = **srcp;
-  PgConn& tgt = **tgtp;
-  auto header = ReadCopyHeader(tgt, ref.migration_id);
-  if (!header.ok()) return header.status();
-  if (!*header) {
-    return Status::BadInput("no copy recorded for migration " + ref.migration_id + " on cluster " + ref.to,
-                            "run the copy step first");
-  }
-  HS_RETURN_IF_ERROR(CheckHeaderMatches(**header, ref.tenant, ref.from, ref.to));
-  if ((*header)->retiring || (*header)->retired) {
+  auto rc = OpenRequiredCopy(ctx_, ref);
+  if (!rc.ok()) return rc.status();
+  const CopyHeader& header = *rc->header;
+  if (header.retiring || header.retired) {
     return Status::BadInput("migration " + ref.migration_id + " was retired: the source rows are gone, nothing to verify");
   }
+  const TenantSchema& ss = *rc->source.schema;
+  const TenantSchema& ts = *rc->target.schema;
+  PgConn& src = *rc->source.conn;
+  PgConn& tgt = *rc->target.conn;
   auto maps = ReadRemaps(tgt, ref.migration_id);
   if (!maps.ok()) return maps.status();
   RowSql ssql(src, ss);
   RowSql tsql(tgt, ts);
   const TenantSelector src_sel = ctx_.Selector(ref.tenant, ref.from);
   const TenantSelector tgt_sel = ctx_.Selector(ref.tenant, ref.to);
-  rep.after_cut = (*header)->caught_up;
-  // Before the cut nothing may write to the copy; after it, the target serves the tenant and writes.
-  auto target_issue = [&](RowIssue issue, TableVerify& tv) {
-    if (rep.after_cut) {
-      rep.target_writes.push_back(std::move(issue));
-      ++tv.target_writes;
-    } else {
-      rep.mismatches.push_back(std::move(issue));
-      ++tv.mismatches;
-    }
-  };
+  rep.after_cut = header.caught_up;
 
   // Both sides at once: the source in one snapshot, the target (recorded rows + recorded hashes).
   PgTx stx(src);
@@ -152,59 +177,42 @@ Status Verifier::VerifySplit(const MoveRef& ref, VerifyReport& rep) {
   if (!sr.ok()) return sr.status().WithContext("checksumming the source");
   Sums s_sums = ReadSums(*sr), t_sums = ReadSums(*tr), r_sums = ReadSums(*rr), m_sums = ReadSums(*mr);
 
-  std::map<std::string, std::map<int64_t, CopyRow>> rows;
-  bool rows_loaded = false;
+  RecordedRows recorded(tgt, ref.migration_id);
   for (const auto& t : ss.tables()) {
-    TableVerify tv;
-    tv.table = t.name;
+    TableVerify tv = TargetAndRecorded(t.name, t_sums, r_sums);
     tv.source_rows = s_sums[t.name].first;
     tv.source_checksum = s_sums[t.name].second;
-    tv.target_rows = t_sums[t.name].first;
-    tv.target_checksum = t_sums[t.name].second;
-    auto rit = r_sums.find(t.name);
-    tv.copied_rows = rit == r_sums.end() ? 0 : rit->second.first;
-    tv.copy_checksum = rit == r_sums.end() ? "0" : rit->second.second;
     if (m_sums[t.name].first != tv.target_rows) {
       auto extras = TargetExtras(tgt, tsql, *ts.Find(t.name), tgt_sel, ref.migration_id);
       if (!extras.ok()) return extras.status();
-      for (int64_t id : *extras) target_issue({t.name, 0, id, "extra on target (not written by the copy)"}, tv);
+      for (int64_t id : *extras) AddTargetIssue({t.name, 0, id, "extra on target (not written by the copy)"}, tv, rep);
     }
     bool same = tv.source_rows == tv.copied_rows && tv.source_checksum == tv.copy_checksum &&
                 tv.target_rows == tv.copied_rows && tv.target_checksum == tv.copy_checksum;
     if (!same) {
       // Row by row: which side moved?
-      if (!rows_loaded) {
-        auto r = ReadCopyRows(tgt, ref.migration_id);
-        if (!r.ok()) return r.status();
-        rows = std::move(*r);
-        rows_loaded = true;
-      }
+      auto rec = recorded.Of(t.name);
+      if (!rec.ok()) return rec.status();
       auto s_now = SourceHashes(src, ssql, t, src_sel, *maps, ref.to);
       if (!s_now.ok()) return s_now.status();
       auto t_now = TargetHashes(tgt, tsql, *ts.Find(t.name), ref.migration_id);
       if (!t_now.ok()) return t_now.status();
-      const auto& rec = rows[t.name];
-      for (const auto& [sid, r] : rec) {
-        auto ti = t_now->find(r.target_id);
-        if (ti == t_now->end()) {
-          target_issue({t.name, sid, r.target_id, "missing on target"}, tv);
-        } else if (ti->second != r.hash) {
-          target_issue({t.name, sid, r.target_id, "changed on target"}, tv);
-        }
-        auto si = s_now->find(sid);
-        if (si == s_now->end()) {
-          rep.late_writes.push_back({t.name, sid, r.target_id, "deleted on source"});
-          ++tv.late_writes;
-        } else if (si->second != r.hash) {
-          rep.late_writes.push_back({t.name, sid, r.target_id, "changed on source"});
-          ++tv.late_writes;
-        }
+      const std::vector<RowDrift> drift = DiffRecordedRows(**rec, &*s_now, &*t_now);
+      for (const RowDrift& d : drift) {
+        if (d.target == Drift::kGone) AddTargetIssue({t.name, d.source_id, d.target_id, "missing on target"}, tv, rep);
+        else if (d.target == Drift::kChanged) AddTargetIssue({t.name, d.source_id, d.target_id, "changed on target"}, tv, rep);
       }
-      for (const auto& [sid, h] : *s_now) {
-        if (!rec.count(sid)) {
-          rep.late_writes.push_back({t.name, sid, 0, "new on source"});
-          ++tv.late_writes;
-        }
+      auto late_write = [&](const RowDrift& d, const char* what) {
+        rep.late_writes.push_back({t.name, d.source_id, d.target_id, what});
+        ++tv.late_writes;
+      };
+      // Recorded rows first, then the new ones (each in source-id order).
+      for (const RowDrift& d : drift) {
+        if (d.source == Drift::kGone) late_write(d, "deleted on source");
+        else if (d.source == Drift::kChanged) late_write(d, "changed on source");
+      }
+      for (const RowDrift& d : drift) {
+        if (d.source == Drift::kNew) late_write(d, "new on source");
       }
     }
     rep.tables.push_back(tv);
@@ -214,22 +222,15 @@ Status Verifier::VerifySplit(const MoveRef& ref, VerifyReport& rep) {
 }
 
 Status Verifier::VerifyShared(const MoveRef& ref, VerifyReport& rep) {
-  auto sp = ctx_.Schema(ref.from);
-  if (!sp.ok()) return sp.status();
-  const TenantSchema& s = **sp;
-  auto cp = ctx_.dbs().Conn(ref.from);
-  if (!cp.ok()) return cp.status();
-  PgConn& c = **cp;
-  auto header = ReadCopyHeader(c, ref.migration_id);
-  if (!header.ok()) return header.status();
-  if (!*header) {
-    return Status::BadInput("no copy recorded for migration " + ref.migration_id, "run the copy step first");
-  }
-  HS_RETURN_IF_ERROR(CheckHeaderMatches(**header, ref.tenant, ref.from, ref.to));
-  if ((*header)->retired) return Status::BadInput("migration " + ref.migration_id + " was retired; nothing to verify");
+  auto rc = OpenRequiredCopy(ctx_, ref);
+  if (!rc.ok()) return rc.status();
+  const TenantSchema& s = *rc->source.schema;
+  PgConn& c = *rc->source.conn;
+  const CopyHeader& header = *rc->header;
+  if (header.retired) return Status::BadInput("migration " + ref.migration_id + " was retired; nothing to verify");
   RowSql sql(c, s);
   const TenantSelector at_target = ctx_.Selector(ref.tenant, ref.to);
-  rep.after_cut = (*header)->caught_up;
+  rep.after_cut = header.caught_up;
   PgTx tx(c);
   HS_RETURN_IF_ERROR(tx.Begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
   auto tr = c.Exec(TargetSums(sql, s, ref.migration_id));
@@ -237,16 +238,9 @@ Status Verifier::VerifyShared(const MoveRef& ref, VerifyReport& rep) {
   auto rr = c.Exec(RecordedSums(sql, ref.migration_id));
   if (!rr.ok()) return rr.status().WithContext("reading the recorded checksums");
   Sums t_sums = ReadSums(*tr), r_sums = ReadSums(*rr);
-  std::map<std::string, std::map<int64_t, CopyRow>> rows;
-  bool rows_loaded = false;
+  RecordedRows recorded(c, ref.migration_id);
   for (const auto& t : s.tables()) {
-    TableVerify tv;
-    tv.table = t.name;
-    tv.target_rows = t_sums[t.name].first;
-    tv.target_checksum = t_sums[t.name].second;
-    auto rit = r_sums.find(t.name);
-    tv.copied_rows = rit == r_sums.end() ? 0 : rit->second.first;
-    tv.copy_checksum = rit == r_sums.end() ? "0" : rit->second.second;
+    TableVerify tv = TargetAndRecorded(t.name, t_sums, r_sums);
     // The source side of a shared move is the same rows, as they were before the move.
     tv.source_rows = tv.copied_rows;
     tv.source_checksum = tv.copy_checksum;
@@ -262,26 +256,14 @@ Status Verifier::VerifyShared(const MoveRef& ref, VerifyReport& rep) {
       }
     }
     if (tv.target_rows != tv.copied_rows || tv.target_checksum != tv.copy_checksum) {
-      if (!rows_loaded) {
-        auto r = ReadCopyRows(c, ref.migration_id);
-        if (!r.ok()) return r.status();
-        rows = std::move(*r);
-        rows_loaded = true;
-      }
+      auto rec = recorded.Of(t.name);
+      if (!rec.ok()) return rec.status();
       auto now = TargetHashes(c, sql, t, ref.migration_id);
       if (!now.ok()) return now.status();
-      for (const auto& [sid, r] : rows[t.name]) {
-        auto it = now->find(r.target_id);
-        if (it == now->end() || it->second != r.hash) {
-          RowIssue issue{t.name, sid, r.target_id, it == now->end() ? "missing after the move" : "changed after the move"};
-          if (rep.after_cut) {
-            rep.target_writes.push_back(issue);
-            ++tv.target_writes;
-          } else {
-            rep.mismatches.push_back(issue);
-            ++tv.mismatches;
-          }
-        }
+      for (const RowDrift& d : DiffRecordedRows(**rec, nullptr, &*now)) {
+        AddTargetIssue({t.name, d.source_id, d.target_id,
+                        d.target == Drift::kGone ? "missing after the move" : "changed after the move"},
+                       tv, rep);
       }
     }
     rep.tables.push_back(tv);

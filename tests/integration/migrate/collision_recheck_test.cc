@@ -12,11 +12,6 @@
 namespace headshift::migrate {
 namespace {
 
-using testing::Lab;
-using testing::LabOptions;
-using testing::MakeLab;
-using testing::Tenant;
-
 class CollisionRecheckTest : public ::testing::TestWithParam<bool> {  // param: split layout
  protected:
   bool split() const { return GetParam(); }
@@ -29,12 +24,6 @@ class CollisionRecheckTest : public ::testing::TestWithParam<bool> {  // param: 
     if (split()) o.id_start = {{"4", 100000}};
     return MakeLab(name + (split() ? "_split" : "_shared"), o,
                    {Tenant("hsa", "3", 6, 0), Tenant("hsc", "4", 4, 100, "198.18.5.1")});
-  }
-
-  std::unique_ptr<TenantMover> OpenMover(const Lab& lab) {
-    auto m = TenantMover::Open(lab.config);
-    EXPECT_TRUE(m.ok()) << m.status().ToString();
-    return m.ok() ? std::move(*m) : nullptr;
   }
 };
 

@@ -11,11 +11,6 @@
 namespace headshift::migrate {
 namespace {
 
-using testing::Lab;
-using testing::LabOptions;
-using testing::MakeLab;
-using testing::Tenant;
-
 class FactsTest : public ::testing::TestWithParam<bool> {};  // param: split
 
 TEST_P(FactsTest, NodesAddressesAndLoad) {

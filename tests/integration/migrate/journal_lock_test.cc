@@ -8,11 +8,6 @@
 namespace headshift::migrate {
 namespace {
 
-using testing::Lab;
-using testing::LabOptions;
-using testing::MakeLab;
-using testing::Tenant;
-
 TEST(JournalTest, StepsAreRecordedAndReadBack) {
   Lab lab = MakeLab("journal_shared", {}, {Tenant("hsa", "3", 2, 0)});
   auto mover = TenantMover::Open(lab.config);

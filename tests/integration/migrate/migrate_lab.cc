@@ -134,4 +134,10 @@ Lab MakeLab(const std::string& name, const LabOptions& opts, const std::vector<s
   return lab;
 }
 
+std::unique_ptr<TenantMover> OpenMover(const Lab& lab) {
+  auto m = TenantMover::Open(lab.config);
+  EXPECT_TRUE(m.ok()) << m.status().ToString();
+  return m.ok() ? std::move(*m) : nullptr;
+}
+
 }  // namespace headshift::migrate::testing

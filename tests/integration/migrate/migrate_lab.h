@@ -11,6 +11,7 @@
 
 #include "common/config.h"
 #include "common/pg.h"
+#include "migrate/tenant_mover.h"
 #include "sandbox/seed.h"
 
 namespace headshift::migrate::testing {
@@ -50,4 +51,19 @@ Lab MakeLab(const std::string& name, const LabOptions& opts, const std::vector<s
 sandbox::SeedTenant Tenant(const std::string& name, const std::string& cluster, int devices, int ip_offset,
                            const std::string& public_base = "198.18.0.1");
 
+// TenantMover::Open(lab.config); fails the test and returns nullptr when it does not open.
+std::unique_ptr<TenantMover> OpenMover(const Lab& lab);
+
 }  // namespace headshift::migrate::testing
+
+namespace headshift::migrate {
+
+// The tests of migrate/ live in headshift::migrate, where `testing` is this lab's namespace (gtest's is
+// ::testing): its names, declared once here for every test that includes the lab.
+using testing::Lab;
+using testing::LabOptions;
+using testing::MakeLab;
+using testing::OpenMover;
+using testing::Tenant;
+
+}  // namespace headshift::migrate

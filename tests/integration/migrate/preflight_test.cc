@@ -10,11 +10,6 @@
 namespace headshift::migrate {
 namespace {
 
-using testing::Lab;
-using testing::LabOptions;
-using testing::MakeLab;
-using testing::Tenant;
-
 std::set<std::string> Kinds(const MovePlan& p) {
   std::set<std::string> k;
   for (const auto& c : p.conflicts) k.insert(c.kind + (c.column.empty() ? "" : ":" + c.column));

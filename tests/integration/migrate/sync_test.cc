@@ -13,17 +13,6 @@
 namespace headshift::migrate {
 namespace {
 
-using testing::Lab;
-using testing::LabOptions;
-using testing::MakeLab;
-using testing::Tenant;
-
-std::unique_ptr<TenantMover> OpenMover(const Lab& lab) {
-  auto m = TenantMover::Open(lab.config);
-  EXPECT_TRUE(m.ok()) << m.status().ToString();
-  return m.ok() ? std::move(*m) : nullptr;
-}
-
 Lab SplitLab(const std::string& name, int devices = 20) {
   LabOptions o;
   o.split = true;
