@@ -31,6 +31,38 @@ StatusOr<std::map<int64_t, nlohmann::json>> RowsAsJson(PgConn& c, const std::str
   return out;
 }
 
+// Fills c.differing_columns from the two versions, then masks the profile's credential columns: a
+// conflict on a pre-auth key row must say that `key` differs without putting the key into the journal
+// or on stdout. Values become "<secret, differs>" / "<secret, same>" (or "<secret>" when the other side
+// is deleted); NULL stays NULL (it is no secret).
+void DescribeConflict(const SchemaProfile& profile, CatchUpConflict& c) {
+  nlohmann::json& s = c.source_version;
+  nlohmann::json& t = c.target_version;
+  const bool both = s.is_object() && t.is_object();
+  if (both) {
+    std::set<std::string> cols;
+    for (const auto* v : {&s, &t}) {
+      for (auto it = v->begin(); it != v->end(); ++it) cols.insert(it.key());
+    }
+    for (const auto& col : cols) {
+      if (s.value(col, nlohmann::json()) != t.value(col, nlohmann::json())) c.differing_columns.push_back(col);
+    }
+  }
+  for (auto* v : {&s, &t}) {
+    if (!v->is_object()) continue;
+    for (auto it = v->begin(); it != v->end(); ++it) {
+      if (it.value().is_null() || !profile.IsSecretColumn(c.table, it.key())) continue;
+      std::string marker = kSecretValue;
+      if (both) {
+        bool differs = std::find(c.differing_columns.begin(), c.differing_columns.end(), it.key()) !=
+                       c.differing_columns.end();
+        marker = differs ? "<secret, differs>" : "<secret, same>";
+      }
+      it.value() = marker;
+    }
+  }
+}
+
 struct Upsert {
   int64_t source_id;
   int64_t target_id;
@@ -217,6 +249,7 @@ Status CatchUp::RunSplit(const MoveRef& ref, ConflictPolicy policy, CatchUpRepor
             v->erase("row_to_json");
           }
         }
+        DescribeConflict(ctx_.profile(), c);
         const CopyRow& r = rec[c.source_id];
         bool source_deleted = !s_now.count(c.source_id);
         bool target_deleted = !t_locked.count(r.target_id);

@@ -80,7 +80,7 @@ nlohmann::json CatchUpReport::ToJson() const {
   }
   for (const auto& c : conflicts) {
     conf.push_back({{"table", c.table}, {"source_id", c.source_id}, {"target_id", c.target_id}, {"what", c.what},
-                    {"source_version", c.source_version}, {"target_version", c.target_version}});
+                    {"differing_columns", c.differing_columns}, {"source_version", c.source_version}, {"target_version", c.target_version}});
   }
   nlohmann::json j = RefJson(ref);
   j.update({{"layout", layout}, {"applied", Applied()}, {"tables", tabs}, {"conflicts", conf},

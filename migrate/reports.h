@@ -109,8 +109,11 @@ struct CatchUpConflict {
   int64_t source_id = 0;
   int64_t target_id = 0;
   std::string what;  // "changed on both sides", "deleted on source, changed on target", ...
-  nlohmann::json source_version;  // the row as on the source (ids mapped), null if deleted
-  nlohmann::json target_version;  // the row as on the target, null if deleted
+  // The row as on the source (ids mapped) / as on the target, null if deleted. Credential columns
+  // (SchemaProfile::secret_columns) are masked: "<secret, differs>", "<secret, same>" or "<secret>".
+  nlohmann::json source_version;
+  nlohmann::json target_version;
+  std::vector<std::string> differing_columns;  // when both versions exist, sorted
 };
 
 struct TableCatchUp {

@@ -137,6 +137,17 @@ SchemaProfile Parse(const YAML::Node& root) {
       p.tables.push_back(std::move(pt));
     }
   }
+  p.secret_columns = BuiltinSecretColumns();
+  if (YAML::Node sc = r.Get("secret_columns"); sc && !sc.IsNull()) {
+    if (!sc.IsMap()) throw ProfileError{"secret_columns: expected a mapping table: [columns]" + Where(sc)};
+    Reader sr(sc, "secret_columns");
+    for (auto it = sc.begin(); it != sc.end(); ++it) {
+      std::string table = it->first.as<std::string>();
+      std::vector<std::string> cols = sr.StrList(table);
+      if (cols.empty()) throw ProfileError{"secret_columns." + table + ": expected a non-empty list of columns" + Where(it->second)};
+      p.secret_columns[table].insert(cols.begin(), cols.end());
+    }
+  }
   p.static_tables = r.StrList("static");
   for (const auto& s : p.static_tables) {
     if (names.count(s)) throw ProfileError{"static: '" + s + "' is also a tenant table"};
@@ -153,6 +164,17 @@ SchemaProfile Parse(const YAML::Node& root) {
 bool SchemaProfile::IsTenantTable(const std::string& t) const {
   if (t == root_table) return true;
   return std::any_of(tables.begin(), tables.end(), [&](const ProfileTable& p) { return p.table == t; });
+}
+
+bool SchemaProfile::IsSecretColumn(const std::string& table, const std::string& column) const {
+  auto it = secret_columns.find(table);
+  return it != secret_columns.end() && it->second.count(column) > 0;
+}
+
+const std::map<std::string, std::set<std::string>>& BuiltinSecretColumns() {
+  static const std::map<std::string, std::set<std::string>> kColumns = {
+      {"pre_auth_keys", {"key", "hash"}}, {"api_keys", {"hash"}}};
+  return kColumns;
 }
 
 bool SchemaProfile::IsStatic(const std::string& t) const {

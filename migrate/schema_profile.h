@@ -9,6 +9,8 @@
 // Thread-safety: a SchemaProfile is a value.
 #pragma once
 
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,10 +41,22 @@ struct SchemaProfile {
   std::string device_soft_delete;      // e.g. deleted_at (optional)
   std::vector<ProfileTable> tables;    // tenant tables besides the root
   std::vector<std::string> static_tables;
+  // Credential columns (table -> columns): their values are never reported or journaled, only whether
+  // they differ. Always includes kBuiltinSecretColumns; a profile can add more (`secret_columns`).
+  // Columns a database version lacks are ignored, so one profile covers every headscale version.
+  std::map<std::string, std::set<std::string>> secret_columns;
 
   bool IsTenantTable(const std::string& t) const;
+  bool IsSecretColumn(const std::string& table, const std::string& column) const;
   bool IsStatic(const std::string& t) const;
 };
+
+// What a credential column's value is replaced with in reports and the journal.
+inline constexpr const char* kSecretValue = "<secret>";
+
+// Masked in every profile, whatever it lists: headscale's pre-auth keys (`key` holds legacy plaintext
+// keys, `hash` the bcrypt of newer ones) and API keys (`hash`, bcrypt).
+const std::map<std::string, std::set<std::string>>& BuiltinSecretColumns();
 
 // Parses profile YAML. Unknown keys, missing fields, duplicate tables and a device table that is not a
 // tenant table are BadInput naming the key (and line/column).

@@ -190,11 +190,14 @@ Status TargetCollisions::CheckUniqueIndexes(const TenantTable& t, const TenantTa
                                       {keys.dump()});
     if (!m.ok()) return m.status().WithContext("checking unique index " + u.name + " on the target");
     if (m->rows() == 0) continue;
+    // A credential column (SchemaProfile::secret_columns) is reported by row ids only, never by value.
+    const bool secret = std::any_of(u.columns.begin(), u.columns.end(),
+                                    [&](const std::string& c) { return ctx_.profile().IsSecretColumn(t.name, c); });
     std::vector<std::string> v, vals;
     for (int i = 0; i < m->rows(); ++i) {
-      v.push_back(m->Get(i, 1) + " (" + sides_.own_id_label + " " + own_of[m->Get(i, 1)] + ", target id " +
+      v.push_back((secret ? std::string(kSecretValue) : m->Get(i, 1)) + " (" + sides_.own_id_label + " " + own_of[m->Get(i, 1)] + ", target id " +
                   m->Get(i, 0) + ")");
-      vals.push_back(m->Get(i, 1));
+      vals.push_back(secret ? std::string(kSecretValue) : m->Get(i, 1));
     }
     out->push_back({"unique_index", t.name, JoinStrings(u.columns, ","),
                     std::to_string(v.size()) + " row(s) of " + t.name + " would violate unique index " + u.name +
@@ -263,8 +266,10 @@ Status TargetCollisions::CheckUniqueInCluster(const TenantTable& t, const Tenant
     for (size_t j = 0; j < candidates.size(); ++j) {
       auto own = own_of.find(candidates[j]);
       if (own == own_of.end()) continue;  // same hash, different value
-      v.push_back(candidates[j] + " (" + sides_.own_id_label + " " + own->second + ", target id " + target_ids[j] + ")");
-      raw.push_back(candidates[j]);
+      const bool secret = ctx_.profile().IsSecretColumn(t.name, col);  // reported by row ids only
+      v.push_back((secret ? std::string(kSecretValue) : candidates[j]) + " (" + sides_.own_id_label + " " + own->second +
+                  ", target id " + target_ids[j] + ")");
+      raw.push_back(secret ? std::string(kSecretValue) : candidates[j]);
     }
     if (v.empty()) continue;
     out->push_back({"collision", t.name, col,

@@ -599,8 +599,11 @@ struct TenantMigration::Impl {
     auto r = mover->CatchUp(run.ref, migrate::ConflictPolicy::kReport);
     if (!r.ok()) return r.status();
     for (const auto& c : r->conflicts) {
+      // The versions come masked from CatchUp (credential columns never leave it in clear).
+      std::string cols = c.differing_columns.empty() ? "" : " (columns differ: " + migrate::JoinStrings(c.differing_columns, ", ") + ")";
       run.rep.conflicts.push_back({{"table", c.table}, {"source_id", c.source_id}, {"target_id", c.target_id},
-                                   {"message", c.table + " row " + std::to_string(c.source_id) + ": " + c.what},
+                                   {"message", c.table + " row " + std::to_string(c.source_id) + ": " + c.what + cols},
+                                   {"differing_columns", c.differing_columns},
                                    {"source_version", c.source_version}, {"target_version", c.target_version}});
     }
     if (!r->conflicts.empty()) {

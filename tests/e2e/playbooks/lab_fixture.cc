@@ -97,6 +97,26 @@ std::string LabFixture::TenantChecksum(const std::string& tenant, bool stable_on
   return out;
 }
 
+std::string LabFixture::QueryOn(const std::string& cluster, const std::string& sql) {
+  auto cfg = LoadConfig(info_.config_path);
+  if (!cfg.ok()) return "error: config: " + cfg.status().message();
+  SecretRef ref = cfg->database.dsn;
+  if (cfg->database.layout == DbLayout::kSplit) {
+    const ClusterConfig* c = cfg->FindCluster(cluster);
+    if (!c) return "error: no cluster " + cluster;
+    ref = c->dsn;
+  }
+  auto dsn = ResolveDsn(ref, cluster);
+  if (!dsn.ok()) return "error: " + dsn.status().message();
+  auto conn = PgConn::Connect(*dsn);
+  if (!conn.ok()) return "error: " + conn.status().message();
+  auto r = (*conn)->Exec(sql);
+  if (!r.ok()) return "error: " + r.status().message();
+  std::string out;
+  for (int i = 0; i < r->rows(); ++i) out += (i ? "\n" : "") + r->Get(i, 0);
+  return out;
+}
+
 std::string LabFixture::ExecOn(const std::string& cluster, const std::string& sql) {
   auto cfg = LoadConfig(info_.config_path);
   if (!cfg.ok()) return "config: " + cfg.status().message();

@@ -45,6 +45,8 @@ class LabFixture {
   // Runs `sql` on the database that holds cluster `cluster`'s rows (the shared one, or the
   // cluster's own in the split layout). Returns "" on success, else the error.
   std::string ExecOn(const std::string& cluster, const std::string& sql);
+  // Like ExecOn, but returns the first column of every row, joined by newlines ("error: ..." on error).
+  std::string QueryOn(const std::string& cluster, const std::string& sql);
   // The cluster the proxy routes the tenant to (route show).
   std::string RouteOf(const std::string& tenant);
 

@@ -195,6 +195,64 @@ TEST(MigrationE2EGuards, BehindSourceNatOnlyTheTenantIsReset) {
 // (here: while the migration is stopped right after its copy). Before the route flips, the
 // orchestrator re-checks the copied rows against the target cluster, finds the clash, and rolls the
 // migration back: nothing moved, nobody disconnected. Without the clash the same move completes.
+// A pre-auth key row changed on both sides during the cut is a catch-up conflict: reported (table, ids,
+// the columns that differ) in the output and the journal, but the legacy plaintext key and the bcrypt
+// hash appear in neither.
+TEST(MigrationE2EGuards, PreAuthKeyConflictNeverShowsTheKey) {
+  auto o = Small("e2e-secret");
+  o.layout = DbLayout::kSplit;
+  LabFixture lab(o);
+  ASSERT_TRUE(lab.up());
+  ASSERT_TRUE(lab.WaitAllConnected());
+  auto crashed = lab.Headshift({"migrate", "hsa", "--to", "4", "--yes"}, {{"HEADSHIFT_CRASH_AFTER", "reconnected"}});
+  ASSERT_EQ(crashed.exit_code, 128 + 9) << crashed.err;
+  auto st = lab.Headshift({"status", "hsa"});
+  ASSERT_TRUE(st.json.contains("migrations") && !st.json["migrations"].empty()) << st.json.dump(2) << st.err;
+  const std::string id = st.json["migrations"][0].value("id", "");
+
+  const std::string prefix = lab.QueryOn("3", "SELECT min(k.prefix) FROM pre_auth_keys k JOIN users u ON "
+                                              "u.id = k.user_id WHERE u.name = 'hsa'");
+  ASSERT_EQ(prefix.size(), 12u) << prefix;
+  const std::string hash_hex = lab.QueryOn("4", "SELECT encode(hash, 'hex') FROM pre_auth_keys WHERE prefix = '" +
+                                                    prefix + "'");
+  ASSERT_EQ(hash_hex.size(), 64u) << hash_hex;
+  const std::vector<std::string> secrets = {"plainSourceKey0c7f31", "plainTargetKey5ab912", hash_hex};
+  ASSERT_EQ(lab.ExecOn("3", "UPDATE pre_auth_keys SET key = '" + secrets[0] + "', used = false WHERE prefix = '" +
+                                prefix + "'"), "");
+  ASSERT_EQ(lab.ExecOn("4", "UPDATE pre_auth_keys SET key = '" + secrets[1] + "' WHERE prefix = '" + prefix + "'"),
+            "");
+
+  auto resumed = lab.Headshift({"resume", id});
+  ASSERT_TRUE(resumed.json.is_object()) << resumed.json.dump() << resumed.err;
+  const std::string out = resumed.json.dump() + resumed.err;
+  nlohmann::json conflict;
+  for (const auto& c : resumed.json.value("conflicts", nlohmann::json::array())) {
+    if (c.is_object() && c.value("table", "") == "pre_auth_keys") conflict = c;
+  }
+  ASSERT_TRUE(conflict.is_object()) << "exit " << resumed.exit_code << ": " << resumed.json.dump(2) << resumed.err;
+  EXPECT_EQ(conflict["differing_columns"], nlohmann::json::array({"key", "used"})) << conflict.dump();
+  EXPECT_EQ(conflict["source_version"].value("key", ""), "<secret, differs>");
+  EXPECT_EQ(conflict["target_version"].value("hash", ""), "<secret, same>");
+  EXPECT_EQ(conflict["target_version"].value("prefix", ""), prefix);
+
+  // Text output of the same command (run again: catch-up reports the conflict again) and of status.
+  auto text = RunHeadshift({"--config", lab.config_path(), "resume", id});
+  auto text_status = RunHeadshift({"--config", lab.config_path(), "status", id});
+  EXPECT_NE(text.out.find("pre_auth_keys"), std::string::npos) << text.out << text.err;
+  // The journal (split layout without a shared database: in the target's database).
+  const std::string journal =
+      lab.QueryOn("4", "SELECT string_agg(step || ' ' || state || ' ' || details::text, E'\\n') FROM headshift_journal "
+                       "WHERE id = '" + id + "'");
+  EXPECT_NE(journal.find("\"differing_columns\": [\"key\", \"used\"]"), std::string::npos) << journal;
+  for (const auto& secret : secrets) {
+    EXPECT_EQ(out.find(secret), std::string::npos) << secret << " in resume --json: " << out;
+    EXPECT_EQ(text.out.find(secret), std::string::npos) << secret << " in resume: " << text.out;
+    EXPECT_EQ(text.err.find(secret), std::string::npos) << secret << " in resume stderr: " << text.err;
+    EXPECT_EQ(text_status.out.find(secret), std::string::npos) << secret << " in status: " << text_status.out;
+    EXPECT_EQ(journal.find(secret), std::string::npos) << secret << " in the journal: " << journal;
+  }
+}
+
 TEST(MigrationE2ERefusals, CollisionRegisteredOnTheTargetAfterTheCopyRollsBack) {
   auto o = Small("e2e-clash");
   LabFixture lab(o);

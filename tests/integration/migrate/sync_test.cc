@@ -164,6 +164,44 @@ TEST(CatchUpTest, AppliesLateWritesAndReportsTwoSidedConflicts) {
   EXPECT_EQ(lab.Scalar("3", "SELECT count(*) FROM nodes"), "5");
 }
 
+TEST(CatchUpTest, PreAuthKeyConflictIsReportedWithoutItsCredentials) {
+  Lab lab = SplitLab("catchup_secret", 4);
+  auto mover = OpenMover(lab);
+  MoveRef ref{"m-catchup-secret", "hsa", "3", "4"};
+  ASSERT_TRUE(mover->Copy(ref).ok());
+  const std::string pick = "SELECT min(k.id) FROM pre_auth_keys k JOIN users u ON u.id = k.user_id WHERE u.name = 'hsa'";
+  const std::string sid = lab.Scalar("3", pick), tid = lab.Scalar("4", pick);
+  const std::string hash_hex = lab.Scalar("4", "SELECT encode(hash, 'hex') FROM pre_auth_keys WHERE id = " + tid);
+  const std::string prefix = lab.Scalar("4", "SELECT prefix FROM pre_auth_keys WHERE id = " + tid);
+  ASSERT_EQ(hash_hex.size(), 64u);
+  // Both sides change the same key row: different legacy plaintext keys, plus a plain column each.
+  lab.Exec("3", "UPDATE pre_auth_keys SET key = 'plaintext-source-key-7c1e', used = false WHERE id = " + sid);
+  lab.Exec("4", "UPDATE pre_auth_keys SET key = 'plaintext-target-key-93ad', expiration = now() + interval '1 day' "
+                "WHERE id = " + tid);
+
+  auto cu = mover->CatchUp(ref);
+  ASSERT_TRUE(cu.ok()) << cu.status().ToString();
+  ASSERT_EQ(cu->conflicts.size(), 1u);
+  const CatchUpConflict& c = cu->conflicts[0];
+  EXPECT_EQ(c.table, "pre_auth_keys");
+  EXPECT_EQ(std::to_string(c.target_id), tid);
+  EXPECT_EQ(c.what, "changed on both sides");
+  EXPECT_EQ(c.differing_columns, (std::vector<std::string>{"expiration", "key", "used"}));
+  EXPECT_EQ(c.source_version["key"], "<secret, differs>");
+  EXPECT_EQ(c.target_version["key"], "<secret, differs>");
+  EXPECT_EQ(c.source_version["hash"], "<secret, same>");
+  EXPECT_EQ(c.target_version["hash"], "<secret, same>");
+  EXPECT_EQ(c.source_version["used"], false);      // plain columns stay readable
+  EXPECT_EQ(c.target_version["prefix"], prefix);
+  const std::string out = cu->ToJson().dump();
+  for (const std::string& secret : {std::string("plaintext-source-key-7c1e"), std::string("plaintext-target-key-93ad"),
+                                    hash_hex}) {
+    EXPECT_EQ(out.find(secret), std::string::npos) << secret << " leaked: " << out;
+  }
+  // The target keeps its version (report policy): nothing was applied.
+  EXPECT_EQ(lab.Scalar("4", "SELECT key FROM pre_auth_keys WHERE id = " + tid), "plaintext-target-key-93ad");
+}
+
 TEST(CatchUpTest, SharedLayoutMovesRowsWrittenOnTheSourceClusterAfterTheMove) {
   Lab lab = MakeLab("catchup_shared", {}, {Tenant("hsa", "3", 5, 0), Tenant("hsc", "4", 3, 100)});
   auto mover = OpenMover(lab);

@@ -28,6 +28,11 @@ TEST(SchemaProfileTest, BuiltInHeadscaleProfile) {
   EXPECT_EQ(p->tables[1].unique_in_cluster,
             (std::vector<std::string>{"ipv4", "ipv6", "given_name", "node_key", "machine_key"}));
   EXPECT_TRUE(p->IsStatic("api_keys"));
+  EXPECT_TRUE(p->IsSecretColumn("pre_auth_keys", "key"));
+  EXPECT_TRUE(p->IsSecretColumn("pre_auth_keys", "hash"));
+  EXPECT_TRUE(p->IsSecretColumn("api_keys", "hash"));
+  EXPECT_FALSE(p->IsSecretColumn("pre_auth_keys", "prefix"));
+  EXPECT_FALSE(p->IsSecretColumn("nodes", "node_key"));  // public keys
   EXPECT_TRUE(p->IsTenantTable("users"));
   EXPECT_FALSE(p->IsTenantTable("policies"));
   // The compiled-in text is the shipped file.
@@ -49,8 +54,13 @@ tables:
     owners: [device_id]
     unique_in_cluster: [prefix]
 static: [settings]
+secret_columns:
+  devices: [enroll_token]
 )", "fork.yaml");
   ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_TRUE(p->IsSecretColumn("devices", "enroll_token"));
+  EXPECT_TRUE(p->IsSecretColumn("pre_auth_keys", "key")) << "the built-in credential columns are always masked";
+  EXPECT_FALSE(p->IsSecretColumn("devices", "account_ref"));
   EXPECT_EQ(p->device_table, "accounts");  // no devices section: count root rows
   EXPECT_EQ(p->tables[0].owners[0].references, "accounts");
   EXPECT_TRUE(p->tables[1].owners[0].references.empty());
@@ -70,6 +80,9 @@ TEST(SchemaProfileTest, RefusesMalformedProfilesNamingTheKey) {
        "tables[0].uniq: unknown key"},
       {"profile: x\ncluster_column: c\ntenant: {table: u, key: n}\ndevices: {table: nodes}\n", "devices.table"},
       {"profile: x\ncluster_column: c\ntenant: {table: u, key: n}\nstatic: [u]\n", "also a tenant table"},
+      {"profile: x\ncluster_column: c\ntenant: {table: u, key: n}\nsecret_columns: [key]\n", "secret_columns: expected a mapping"},
+      {"profile: x\ncluster_column: c\ntenant: {table: u, key: n}\nsecret_columns: {t: []}\n", "secret_columns.t: expected a non-empty"},
+      {"profile: x\ncluster_column: c\ntenant: {table: u, key: n}\nsecret_columns: {t: k}\n", "secret_columns.t: expected a list"},
       {"profile: [\n", "not valid YAML"},
       {"", "is empty"},
   };
