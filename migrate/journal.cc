@@ -7,6 +7,7 @@
 #include <random>
 #include <set>
 
+#include "common/redact.h"
 #include "migrate/headshift_tables.h"
 
 namespace headshift::migrate {
@@ -23,6 +24,26 @@ std::string Ts(const std::string& col) {
 nlohmann::json ParseDetails(const std::string& text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   return j.is_object() ? j : nlohmann::json::object();
+}
+
+// What the journal stores: every string in `details` (keys and values, at any depth) passed through
+// Redact(). Step details carry error messages and external output (a reload command's stdout), which
+// can hold a DSN password or an API key; the journal outlives this process and is printed by `status`
+// in processes that may not have registered the same secrets. Redacting the decoded strings (not the
+// dumped text) also catches secrets that JSON escaping would change.
+nlohmann::json RedactedDetails(const nlohmann::json& details) {
+  if (details.is_string()) return Redact(details.get_ref<const std::string&>());
+  if (details.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : details) out.push_back(RedactedDetails(v));
+    return out;
+  }
+  if (details.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto it = details.begin(); it != details.end(); ++it) out[Redact(it.key())] = RedactedDetails(it.value());
+    return out;
+  }
+  return details;
 }
 
 // Rows of headshift_journal → records (grouped by id, order of first appearance).
@@ -116,7 +137,7 @@ StatusOr<MigrationRecord> Journal::Create(const std::string& tenant, const std::
       "INSERT INTO headshift_journal (id, tenant, from_cluster, to_cluster, step, state, details) "
       "VALUES ($1, $2, $3, $4, $5, 'running', $6::jsonb) ON CONFLICT (id, step) DO NOTHING RETURNING " +
           Ts("started_at"),
-      {m.id, tenant, from, to, kMigrationStep, details.dump()});
+      {m.id, tenant, from, to, kMigrationStep, RedactedDetails(details).dump()});
   if (!r.ok()) return r.status().WithContext("recording migration " + m.id);
   if (r->rows() == 0) {
     return Status::Refused("migration id " + m.id + " already exists in the journal",
@@ -124,7 +145,7 @@ StatusOr<MigrationRecord> Journal::Create(const std::string& tenant, const std::
   }
   m.state = "running";
   m.started_at = r->Get(0, 0);
-  m.details = details;
+  m.details = RedactedDetails(details);
   return m;
 }
 
@@ -133,7 +154,8 @@ Status Journal::StartStep(const MigrationRecord& m, const std::string& step, con
   auto c = Home(m);
   if (!c.ok()) return c.status();
   HS_RETURN_IF_ERROR(EnsureHeadshiftTables(**c));
-  nlohmann::json d = details;
+  const nlohmann::json redacted = RedactedDetails(details);
+  nlohmann::json d = redacted;
   d["attempts"] = 1;
   auto r = (*c)->Exec(
       "INSERT INTO headshift_journal (id, tenant, from_cluster, to_cluster, step, state, details) "
@@ -141,7 +163,7 @@ Status Journal::StartStep(const MigrationRecord& m, const std::string& step, con
       "ON CONFLICT (id, step) DO UPDATE SET state = 'running', started_at = now(), finished_at = NULL, "
       "  details = headshift_journal.details || $7::jsonb || jsonb_build_object('attempts', "
       "    COALESCE((headshift_journal.details->>'attempts')::int, 1) + 1)",
-      {m.id, m.tenant, m.from, m.to, step, d.dump(), details.dump()});
+      {m.id, m.tenant, m.from, m.to, step, d.dump(), redacted.dump()});
   if (!r.ok()) return r.status().WithContext("journal: starting step " + step + " of " + m.id);
   return Status::Ok();
 }
@@ -153,7 +175,7 @@ Status Journal::FinishStep(const MigrationRecord& m, const std::string& step, co
   auto r = (*c)->Exec(
       "UPDATE headshift_journal SET state = $3, finished_at = CASE WHEN $3 = 'running' THEN NULL ELSE now() END, "
       "details = details || $4::jsonb WHERE id = $1 AND step = $2",
-      {m.id, step, state, details.dump()});
+      {m.id, step, state, RedactedDetails(details).dump()});
   if (!r.ok()) return r.status().WithContext("journal: finishing step " + step + " of " + m.id);
   if (std::string(PQcmdTuples(r->get())) == "0") {
     return Status::BadInput("journal: step " + step + " of migration " + m.id + " was never started",

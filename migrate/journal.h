@@ -5,6 +5,8 @@
 //
 // States are free-form strings; headshift uses: running, done, failed, refused, rolled_back,
 // needs_operator, skipped. Details are JSON objects; FinishStep/SetState merge them into the row's.
+// Every string in the details passed to Create/StartStep/FinishStep/SetState is stored through Redact()
+// (common/redact.h): error messages and command output never put a registered secret into the table.
 //
 // Thread-safety: not thread-safe (uses ClusterDatabases' cached connections).
 #pragma once

@@ -3,6 +3,9 @@
 // tenant's devices end up on the target with zero rejections (no re-authentication), other tenants'
 // devices are never disconnected, and refusals change nothing.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
 
 #include "playbooks/migration_report.h"
 #include "tests/e2e/playbooks/lab_fixture.h"
@@ -122,6 +125,43 @@ TEST(MigrationE2ERefusals, CachedControlPlaneWithReloadCommandMigrates) {
   ASSERT_EQ(r.exit_code, 0) << r.json.dump(2) << r.err;
   EXPECT_TRUE(r.json.value("reloaded_target", false));
   ExpectCleanCut(lab, "hsa", "4", {"hsb", "hsc"});
+}
+
+// A reload command that fails and prints the cluster's API key (as a misbehaving script could): the
+// migration rolls back (exit 1) and the journal keeps the failure, with the key masked.
+TEST(MigrationE2ERefusals, FailingReloadCommandOutputIsJournaledRedacted) {
+  auto o = Small("e2e-redact");
+  o.lookup = sandbox::LookupMode::kCached;
+  o.reload_command = true;
+  LabFixture lab(o);
+  ASSERT_TRUE(lab.up());
+  ASSERT_TRUE(lab.WaitAllConnected());
+  YAML::Node cfg = YAML::LoadFile(lab.config_path());
+  std::string key_file;
+  for (auto c : cfg["clusters"]) {
+    if (c["id"].as<std::string>() != "4") continue;
+    key_file = c["api_key_file"].as<std::string>();
+    c["reload_command"] = std::vector<std::string>{"cat", key_file, "/nonexistent/headshift-e2e-redact"};
+  }
+  ASSERT_FALSE(key_file.empty());
+  {
+    YAML::Emitter e;
+    e << cfg;
+    std::ofstream(lab.config_path()) << e.c_str() << "\n";
+  }
+  std::ifstream kf(key_file);
+  std::string api_key;
+  std::getline(kf, api_key);
+  ASSERT_GE(api_key.size(), 8u);
+
+  auto r = lab.Headshift({"migrate", "hsa", "--to", "4", "--yes"});
+  EXPECT_EQ(r.exit_code, 1) << r.json.dump(2) << r.err;
+  EXPECT_EQ(lab.RouteOf("hsa"), "3");
+  const std::string journal = lab.QueryOn("3", "SELECT string_agg(step || ' ' || state || ' ' || details::text, "
+                                               "E'\\n') FROM headshift_journal");
+  EXPECT_NE(journal.find("reload command of cluster 4 exited 1: ***"), std::string::npos) << journal;
+  EXPECT_EQ(journal.find(api_key), std::string::npos) << "API key in the journal: " << journal;
+  EXPECT_EQ((r.json.dump() + r.err).find(api_key), std::string::npos);
 }
 
 TEST(MigrationE2ERefusals, DifferentNoiseKeyIsRefused) {

@@ -2,6 +2,7 @@
 // database and in the target cluster's database (journal.location: target).
 #include <gtest/gtest.h>
 
+#include "common/redact.h"
 #include "migrate/tenant_mover.h"
 #include "tests/integration/migrate/migrate_lab.h"
 
@@ -55,6 +56,36 @@ TEST(JournalTest, StepsAreRecordedAndReadBack) {
   ASSERT_EQ(only->size(), 1u);
   EXPECT_EQ((*only)[0].id, m2->id);
   EXPECT_EQ(j.Get("m-nope").status().code(), ExitCode::kBadInput);
+}
+
+TEST(JournalTest, RegisteredSecretsInStepDetailsAreStoredMasked) {
+  Lab lab = MakeLab("journal_redact", {}, {Tenant("hsa", "3", 2, 0)});
+  auto mover = TenantMover::Open(lab.config);
+  ASSERT_TRUE(mover.ok());
+  Journal& j = (*mover)->journal();
+  // As if resolved from the config (an API key) and then echoed by a failing reload command. The
+  // quote makes JSON escape it: the journal must mask the string, not its escaped form.
+  const std::string secret = "hskey-api-Zq81\"wT7mK";
+  RegisterSecret(secret);
+  auto m = j.Create("hsa", "3", "4", "", {{"note", "created with " + secret}});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(j.StartStep(*m, "target_ready", {{"argv", {"reload", "--token", secret}}}).ok());
+  ASSERT_TRUE(j.FinishStep(*m, "target_ready", "failed",
+                           {{"error", "reload command of cluster 4 exited 7: token " + secret + " rejected"},
+                            {"nested", {{"output", secret}}}})
+                  .ok());
+  ASSERT_TRUE(j.SetState(*m, "failed", {{"error", "target_ready: " + secret}}).ok());
+  // The table itself, read without headshift (what `status` and any operator query see).
+  const std::string rows = lab.Scalar("3", "SELECT string_agg(details::text, ' ') FROM headshift_journal WHERE id = '" +
+                                                m->id + "'");
+  EXPECT_NE(rows.find("reload command of cluster 4 exited 7: token *** rejected"), std::string::npos) << rows;
+  EXPECT_NE(rows.find("\"--token\", \"***\""), std::string::npos) << rows;
+  EXPECT_NE(rows.find("\"output\": \"***\""), std::string::npos) << rows;
+  EXPECT_NE(rows.find("created with ***"), std::string::npos) << rows;
+  EXPECT_NE(rows.find("target_ready: ***"), std::string::npos) << rows;
+  EXPECT_EQ(rows.find("Zq81"), std::string::npos) << rows;
+  EXPECT_EQ(rows.find("wT7mK"), std::string::npos) << rows;
+  ClearSecretsForTest();
 }
 
 TEST(JournalTest, TargetLocationKeepsEachMigrationInItsTargetDatabase) {
