@@ -102,6 +102,14 @@ int main(int argc, char** argv) {
     return Emit(g, r);
   }
   Context ctx(g);
-  CommandResult r = (*run)(ctx);
+  CommandResult r;
+  try {
+    r = (*run)(ctx);
+  } catch (const std::exception& e) {
+    // A bug, not an answer: exit 1 with a message instead of an abort. A migration it interrupts
+    // is left journaled as running, as after a crash: `headshift resume` continues it.
+    r = Fail(headshift::Status::Failed(std::string("internal error: ") + e.what(),
+                                       "report this as a headshift bug; `headshift status` shows where a migration stopped"));
+  }
   return Emit(g, r);
 }

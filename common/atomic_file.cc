@@ -22,9 +22,10 @@ Status WriteFileAtomically(const std::string& path, const std::string& content, 
   size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  std::string tmp = dir + "/." + base + "." + std::to_string(getpid()) + ".tmp";
-
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  // A fresh name, created exclusively: a file or symlink planted under a predictable temp name
+  // (by anyone who can write the directory) is never opened, followed or renamed into place.
+  std::string tmp = dir + "/." + base + ".XXXXXX.tmp";
+  int fd = ::mkostemps(tmp.data(), 4, O_CLOEXEC);
   if (fd < 0) return Errno("cannot create", tmp);
   const char* p = content.data();
   size_t left = content.size();

@@ -61,16 +61,25 @@ StatusOr<std::vector<ControlNode>> HeadscaleClient::ListNodes(const std::string&
   if (j.is_discarded() || !j.is_object()) return Status::Failed(base_url_ + "/api/v1/node: invalid JSON");
   std::vector<ControlNode> out;
   if (!j.contains("nodes") || j["nodes"].is_null()) return out;
-  for (const auto& n : j["nodes"]) {
-    ControlNode cn;
-    cn.id = n.value("id", "");
-    cn.name = n.value("givenName", n.value("name", ""));
-    cn.node_key = n.value("nodeKey", "");
-    cn.machine_key = n.value("machineKey", "");
-    if (n.contains("user") && n["user"].is_object()) cn.user = n["user"].value("name", "");
-    cn.online = n.value("online", false);
-    cn.last_seen = n.contains("lastSeen") && n["lastSeen"].is_string() ? n["lastSeen"].get<std::string>() : "";
-    out.push_back(std::move(cn));
+  if (!j["nodes"].is_array()) return Status::Failed(base_url_ + "/api/v1/node: \"nodes\" is not an array");
+  // A field of another type than headscale's API gives is an answer from something else: refused
+  // as a whole (json::value() throws type_error on it), never taken as a half-read node list.
+  try {
+    for (const auto& n : j["nodes"]) {
+      if (!n.is_object()) return Status::Failed(base_url_ + "/api/v1/node: a node is not an object");
+      ControlNode cn;
+      cn.id = n.value("id", "");
+      cn.name = n.value("givenName", n.value("name", ""));
+      cn.node_key = n.value("nodeKey", "");
+      cn.machine_key = n.value("machineKey", "");
+      if (n.contains("user") && n["user"].is_object()) cn.user = n["user"].value("name", "");
+      cn.online = n.value("online", false);
+      cn.last_seen = n.contains("lastSeen") && n["lastSeen"].is_string() ? n["lastSeen"].get<std::string>() : "";
+      out.push_back(std::move(cn));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return Status::Failed(base_url_ + "/api/v1/node: unexpected node list (" + e.what() + ")",
+                          "is control_url a headscale server of a supported version?");
   }
   return out;
 }

@@ -109,12 +109,13 @@ StatusOr<std::vector<SessionSnapshot>> LoadSnapshots(const std::string& path) {
   }
   nlohmann::json doc = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return Status::BadInput("snapshot file '" + path + "' is not valid JSON");
-  if (!doc.is_object() || doc.value("format", "") != kFormat) {
+  if (!doc.is_object() || !doc.contains("format") || doc["format"] != kFormat) {
     return Status::BadInput("'" + path + "' is not a headshift session snapshot (format field)",
                             "pass the file written by `headshift sessions list --snapshot-out FILE`");
   }
-  if (doc.value("version", 0) != kVersion) {
-    return Status::BadInput("snapshot file '" + path + "' has unsupported version " + doc.value("version", nlohmann::json()).dump());
+  if (!doc.contains("version") || doc["version"] != kVersion) {
+    return Status::BadInput("snapshot file '" + path + "' has unsupported version " + doc.value("version", nlohmann::json()).dump(),
+                            "write the snapshot with this headshift version");
   }
   std::vector<SessionSnapshot> out;
   if (!doc.contains("snapshots") || !doc["snapshots"].is_array()) return Bad("no snapshots array in " + path);

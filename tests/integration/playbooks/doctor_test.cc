@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/pg.h"
+#include "controlplane/headscale_client.h"
 #include "sandbox/headscale_schema.h"
 #include "tests/fixtures/cli_runner.h"
 #include "tests/fixtures/pg_server.h"
@@ -119,6 +120,32 @@ TEST(DoctorNoiseKeyTest, UnreachableControlPlaneFails) {
   EXPECT_TRUE(checks[0].ok);
   EXPECT_FALSE(checks[1].ok);
   EXPECT_NE(checks[1].detail.find("Couldn't connect"), std::string::npos) << checks[1].detail;
+}
+
+// A node list of another shape than headscale's (a proxy's error page in JSON, another API version)
+// is an error naming the URL, never an exception that would abort a migration half-way.
+TEST(HeadscaleClientTest, NodeListOfTheWrongShapeIsAnErrorNotACrash) {
+  std::string body;
+  httplib::Server srv;
+  srv.Get("/api/v1/node", [&body](const httplib::Request&, httplib::Response& res) { res.set_content(body, "application/json"); });
+  int port = srv.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { srv.listen_after_bind(); });
+  while (!srv.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  HeadscaleClient api("http://127.0.0.1:" + std::to_string(port), "hskey-api-test", 2000);
+  for (const char* bad : {R"({"nodes":[{"id":5}]})", R"({"nodes":{"a":1}})", R"({"nodes":[3]})",
+                          R"({"nodes":[{"id":"1","online":"yes"}]})", R"({"nodes":[{"user":{"name":7}}]})"}) {
+    body = bad;
+    auto r = api.ListNodes("hsa");
+    EXPECT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("/api/v1/node"), std::string::npos) << r.status().ToString();
+  }
+  body = R"({"nodes":[{"id":"1","givenName":"a","online":true,"user":{"name":"hsa"}}]})";
+  auto good = api.ListNodes("hsa");
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  ASSERT_EQ(good->size(), 1u);
+  EXPECT_TRUE((*good)[0].online);
+  srv.stop();
+  t.join();
 }
 
 // End to end through the CLI: exit codes and redaction of secrets in logs and JSON.

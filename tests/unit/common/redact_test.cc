@@ -35,5 +35,25 @@ TEST(RedactTest, TooShortSecretsAreIgnored) {
   EXPECT_EQ(Redact("tab"), "tab");
 }
 
+TEST(RedactTest, SecretsSurviveNeitherJsonEscapingNorOverlap) {
+  ClearSecretsForTest();
+  RegisterSecret("pa\"ss\\word");  // pa"ss\word
+  EXPECT_EQ(Redact(R"({"error":"login pa\"ss\\word refused"})"), R"({"error":"login *** refused"})");
+  EXPECT_EQ(Redact("raw pa\"ss\\word"), "raw ***");
+  // One secret inside another: the longer one is masked whole, whatever the registration order.
+  RegisterSecret("abcd");
+  RegisterSecret("xxabcdyy");
+  EXPECT_EQ(Redact("k=xxabcdyy j=abcd"), "k=*** j=***");
+}
+
+TEST(RedactTest, UnregisteredCredentialsOfEveryFormAreMasked) {
+  ClearSecretsForTest();
+  EXPECT_EQ(Redact(R"(password='a\'bcdefgh' host=x)"), "password=*** host=x");
+  EXPECT_EQ(Redact("postgresql://:emptyuser1@h/db"), "postgresql://:***@h/db");
+  EXPECT_EQ(Redact("Authorization: Bearer tok123456 next"), "Authorization: Bearer *** next");
+  EXPECT_EQ(Redact("authorization: Basic dXNlcjpwYXNz"), "authorization: Basic ***");
+  EXPECT_EQ(Redact("Basic checks passed"), "Basic checks passed");
+}
+
 }  // namespace
 }  // namespace headshift

@@ -4,14 +4,23 @@
 #include <libpq-fe.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "common/atomic_file.h"
 #include "common/prefault.h"
+#include "common/redact.h"
 #include "common/shared_library.h"
+#include "common/subprocess.h"
 
 namespace headshift {
 namespace {
@@ -88,6 +97,90 @@ TEST(PrefaultTest, ReservePrefaultedGrowsAndKeepsElements) {
   EXPECT_EQ(s, "head");
   ReservePrefaulted(s, 10);  // never shrinks
   EXPECT_GE(s.capacity(), size_t{1} << 20);
+}
+
+double SecondsToRun(const std::vector<std::string>& argv, int64_t timeout_ms, ProcessResult* out) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = RunArgv(argv, timeout_ms);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (r.ok()) *out = *r;
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The deadline holds even when the command closes its output and then hangs (it used to wait for
+// the exit without one), and the command's process group is killed.
+TEST(RunArgvTest, DeadlineHoldsAfterTheCommandClosesItsOutput) {
+  ProcessResult r;
+  double s = SecondsToRun({"sh", "-c", "exec >&- 2>&-; sleep 30"}, 300, &r);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.exit_code, -1);
+  EXPECT_LT(s, 10.0) << "waited for the 30 s sleep instead of the 0.3 s deadline";
+}
+
+// A command that exits while a process it started in the background still holds its output is
+// done when it exits: exit code kept, not reported as timed out.
+TEST(RunArgvTest, ExitCountsEvenIfABackgroundChildKeepsTheOutputOpen) {
+  ProcessResult r;
+  double s = SecondsToRun({"sh", "-c", "sleep 30 & echo started; exit 3"}, 20000, &r);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.output, "started\n");
+  EXPECT_LT(s, 10.0) << "waited for the background sleep";
+}
+
+// The child sees neither headshift's secrets nor its ignored SIGPIPE.
+TEST(RunArgvTest, ChildGetsNoSecretVariablesAndDefaultSignals) {
+  ClearSecretsForTest();
+  RegisterSecret("hs-test-secret-93412");
+  setenv("HS_TEST_DSN", "host=db password=hs-test-secret-93412", 1);
+  setenv("HS_TEST_PLAIN", "visible", 1);
+  auto prev = std::signal(SIGPIPE, SIG_IGN);
+  auto r = RunArgv({"sh", "-c", "echo \"[$HS_TEST_DSN][$HS_TEST_PLAIN]\"; grep SigIgn /proc/self/status"}, 10000);
+  std::signal(SIGPIPE, prev);
+  unsetenv("HS_TEST_DSN");
+  unsetenv("HS_TEST_PLAIN");
+  ClearSecretsForTest();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_NE(r->output.find("[][visible]"), std::string::npos) << r->output;
+  size_t at = r->output.find("SigIgn:");
+  ASSERT_NE(at, std::string::npos) << r->output;
+  uint64_t ignored = std::strtoull(r->output.c_str() + at + 7, nullptr, 16);
+  EXPECT_EQ(ignored & (1ull << (SIGPIPE - 1)), 0u) << r->output;
+}
+
+// Anyone who can write the directory could plant a symlink or a file of their own under the old
+// predictable temp name (.<name>.<pid>.tmp): neither may be followed, reused or renamed into place.
+TEST(AtomicFileTest, PlantedTempNamesAreNeitherFollowedNorReused) {
+  char dir_template[] = "/tmp/hs-atomic-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  std::string dir = dir_template;
+  std::string victim = dir + "/victim", path = dir + "/snap.json";
+  ASSERT_TRUE(WriteFileAtomically(victim, "untouched", 0644).ok());
+  std::string planted = dir + "/.snap.json." + std::to_string(getpid()) + ".tmp";
+  ASSERT_EQ(symlink(victim.c_str(), planted.c_str()), 0);
+
+  ASSERT_TRUE(WriteFileAtomically(path, "secret snapshot", 0600).ok());
+  EXPECT_EQ(*ReadFile(victim), "untouched");
+  struct stat st {};
+  ASSERT_EQ(lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode)) << "the result must be a regular file, not the planted symlink";
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(*ReadFile(path), "secret snapshot");
+  // Replacing again leaves no temp files behind (the planted link stays, untouched).
+  ASSERT_TRUE(WriteFileAtomically(path, "v2", 0600).ok());
+  int entries = 0;
+  for (DIR* d = opendir(dir.c_str()); d;) {
+    dirent* e = readdir(d);
+    if (!e) {
+      closedir(d);
+      break;
+    }
+    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") ++entries;
+  }
+  EXPECT_EQ(entries, 3);  // victim, snap.json, the planted link
+  for (const auto& f : {victim, path, planted}) unlink(f.c_str());
+  rmdir(dir.c_str());
 }
 
 }  // namespace

@@ -89,6 +89,12 @@ TEST(SessionSnapshot, RejectsFilesThatAreNotSnapshots) {
   doc["snapshots"][0]["sockets"][0]["state"] = "ESTABLISHED";
   doc["version"] = 2;
   EXPECT_EQ(LoadSnapshots(testing::WriteTempFile("bad_version.json", doc.dump())).status().code(), ExitCode::kBadInput);
+  // Fields of the wrong type are bad input too (json::value() would throw on them).
+  doc["version"] = "1";
+  EXPECT_EQ(LoadSnapshots(testing::WriteTempFile("string_version.json", doc.dump())).status().code(), ExitCode::kBadInput);
+  doc["version"] = 1;
+  doc["format"] = 5;
+  EXPECT_EQ(LoadSnapshots(testing::WriteTempFile("number_format.json", doc.dump())).status().code(), ExitCode::kBadInput);
 }
 
 TEST(TerminationReport, JsonCountsFollowOutcomes) {
