@@ -330,6 +330,8 @@ Config ParseRoot(const YAML::Node& root) {
     c.timeouts.route_live_ms = m.Int("route_live_ms", c.timeouts.route_live_ms, 1, kHour);
     c.timeouts.reconnect_ms = m.Int("reconnect_ms", c.timeouts.reconnect_ms, 1, kHour);
     c.timeouts.reload_command_ms = m.Int("reload_command_ms", c.timeouts.reload_command_ms, 1, kHour);
+    c.timeouts.db_lock_ms = m.Int("db_lock_ms", c.timeouts.db_lock_ms, 1, kHour);
+    c.timeouts.db_statement_ms = m.Int("db_statement_ms", c.timeouts.db_statement_ms, 1, 24 * kHour);
     m.Finish();
   }
   if (r.Has("rebalance")) {

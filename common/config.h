@@ -130,6 +130,11 @@ struct TimeoutsConfig {
   int64_t route_live_ms = 10000;
   int64_t reconnect_ms = 30000;
   int64_t reload_command_ms = 60000;
+  // Database waits of migrate/rollback: how long a statement waits for a row or table lock another
+  // transaction holds (PostgreSQL lock_timeout), and how long any one statement may run
+  // (statement_timeout; bounds a copy's COPY too, so it is generous).
+  int64_t db_lock_ms = 10000;
+  int64_t db_statement_ms = 900000;
 };
 
 struct Config {

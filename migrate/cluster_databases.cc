@@ -6,6 +6,8 @@ StatusOr<std::unique_ptr<ClusterDatabases>> ClusterDatabases::Open(const Config&
   std::unique_ptr<ClusterDatabases> d(new ClusterDatabases());
   d->layout_ = config.database.layout;
   d->connect_timeout_ms_ = config.timeouts.db_connect_ms;
+  d->lock_timeout_ms_ = config.timeouts.db_lock_ms;
+  d->statement_timeout_ms_ = config.timeouts.db_statement_ms;
   if (config.clusters.empty()) {
     return Status::BadInput("no clusters configured", "add clusters: [{id: ..., ...}] to headshift.yaml");
   }
@@ -69,6 +71,12 @@ StatusOr<std::unique_ptr<PgConn>> ClusterDatabases::NewConn(const std::string& d
   auto c = PgConn::Connect(dsn, connect_timeout_ms_);
   if (!c.ok()) return c.status();
   Status st = PrepareSession(**c);
+  if (st.ok()) {
+    // Bounded waits: a long headscale or operator transaction holding the tenant's rows makes a step
+    // fail (and roll back, or stop for `resume`) instead of hanging with the tenant lock held.
+    st = (*c)->ExecScript("SET lock_timeout = '" + std::to_string(lock_timeout_ms_) + "ms'; SET statement_timeout = '" +
+                          std::to_string(statement_timeout_ms_) + "ms'");
+  }
   if (!st.ok()) return st.WithContext("preparing the session");
   return std::move(*c);
 }

@@ -39,6 +39,9 @@ class ClusterDatabases {
 
   // The cached connection to the database holding `cluster`'s rows (shared: the one database).
   StatusOr<PgConn*> Conn(const std::string& cluster);
+  // Every connection opened here waits at most timeouts.db_lock_ms for a lock and runs a statement for at
+  // most timeouts.db_statement_ms (PostgreSQL lock_timeout / statement_timeout); TCP keepalives detect a
+  // dead peer (common/pg.h). A wait that runs out fails the step naming the timeout to raise.
   // A new connection of its own to `cluster`'s database (caller owns it): COPY streams, locks.
   StatusOr<std::unique_ptr<PgConn>> Dedicated(const std::string& cluster);
   // Opens (in parallel, one thread per database) the cached connections of `clusters` that are not open
@@ -73,6 +76,8 @@ class ClusterDatabases {
   DbLayout layout_ = DbLayout::kShared;
   bool journal_target_ = false;
   int64_t connect_timeout_ms_ = 5000;
+  int64_t lock_timeout_ms_ = 10000;       // timeouts.db_lock_ms
+  int64_t statement_timeout_ms_ = 900000;  // timeouts.db_statement_ms
   std::string shared_dsn_;                       // database.dsn ("" in split without one)
   std::map<std::string, std::string> cluster_dsn_;  // split: per cluster
   std::vector<std::string> cluster_ids_;

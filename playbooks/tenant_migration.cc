@@ -622,9 +622,24 @@ struct TenantMigration::Impl {
     return r->ToJson();
   }
 
+  // The tenant lock lives on dedicated connections: if one died (PostgreSQL restarted, the session was
+  // terminated, an idle kill), another migrate/resume/rollback of the tenant can start. Checked before
+  // every step and before a rollback; once lost, nothing more is changed (a rollback too could race).
+  Status CheckLock(Run& run, const std::string& next) {
+    if (!run.lock || run.lock->Held()) return Status::Ok();
+    std::string msg = "migration " + run.rec.id + " lost the lock of tenant " + run.ref.tenant + " before " + next +
+                      " (a lock connection to PostgreSQL was closed); stopped without changing anything more";
+    (void)mover->journal().SetState(run.rec, "needs_operator", {{"error", msg}, {"step", next}});
+    run.rep.state = "needs_operator";
+    return Status::NeedsOperator(msg, "make sure no other headshift is working on " + run.ref.tenant +
+                                          " (`headshift status " + run.ref.tenant + "`), then run `headshift resume " +
+                                          run.rec.id + "`");
+  }
+
   // ---- rollback ----
 
   Status Undo(Run& run, const std::string& reason) {
+    HS_RETURN_IF_ERROR(CheckLock(run, "rollback"));
     const auto& rec = run.rec;
     bool copied = StepStarted(rec, "copy");
     bool switched = StepStarted(rec, "switch_route");
@@ -715,6 +730,8 @@ struct TenantMigration::Impl {
     const auto& steps = MigrationSteps();
     for (size_t i = first; i < steps.size(); ++i) {
       const std::string& name = steps[i];
+      if (name == "preflight") continue;  // runs before the journal exists
+      HS_RETURN_IF_ERROR(CheckLock(run, name));
       Status st;
       if (name == "copy") st = Step(run, name, [&] { return DoCopy(run); });
       else if (name == "verify") st = Step(run, name, [&] { return DoVerify(run); });

@@ -293,6 +293,52 @@ TEST(MigrationE2EGuards, PreAuthKeyConflictNeverShowsTheKey) {
   }
 }
 
+// The tenant lock's PostgreSQL sessions are terminated mid-migration (here by the target's reload
+// command, right after it reloads the target): the migration notices before its next step and stops
+// with exit 4 without switching the route or rolling back; `resume` then finishes it.
+TEST(MigrationE2EGuards, LostTenantLockStopsBeforeTheNextStep) {
+  auto o = Small("e2e-lostlock");
+  o.lookup = sandbox::LookupMode::kCached;
+  o.reload_command = true;
+  LabFixture lab(o);
+  ASSERT_TRUE(lab.up());
+  ASSERT_TRUE(lab.WaitAllConnected());
+  lab.ResetStats();
+  YAML::Node cfg = YAML::LoadFile(lab.config_path());
+  const std::string dsn_file = cfg["database"]["dsn_file"].as<std::string>();
+  bool edited = false;
+  for (auto c : cfg["clusters"]) {
+    if (c["id"].as<std::string>() != "4") continue;
+    std::string reload;
+    for (const auto& a : c["reload_command"]) reload += a.as<std::string>() + " ";
+    c["reload_command"] = std::vector<std::string>{
+        "/bin/sh", "-c",
+        reload + "&& /usr/bin/psql -X -q -v ON_ERROR_STOP=1 \"$(cat " + dsn_file + ")\" -c \"SELECT "
+        "pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'headshift:%'\""};
+    edited = true;
+  }
+  ASSERT_TRUE(edited);
+  {
+    YAML::Emitter e;
+    e << cfg;
+    std::ofstream(lab.config_path()) << e.c_str() << "\n";
+  }
+  auto r = lab.Headshift({"migrate", "hsa", "--to", "4", "--yes"});
+  EXPECT_EQ(r.exit_code, 4) << r.json.dump(2) << r.err;
+  const std::string msg = r.json.contains("error") ? r.json["error"].value("message", "") : "";
+  EXPECT_NE(msg.find("lost the lock of tenant hsa before snapshot_sessions"), std::string::npos) << r.json.dump(2);
+  EXPECT_EQ(lab.RouteOf("hsa"), "3");
+  EXPECT_EQ(lab.Tenant("hsa").value("disconnects", -1), 0) << "sessions were reset without the lock";
+  auto st = lab.Headshift({"status", "hsa"});
+  ASSERT_TRUE(st.json.contains("migrations") && !st.json["migrations"].empty()) << st.json.dump(2);
+  EXPECT_EQ(st.json["migrations"][0].value("state", ""), "needs_operator") << st.json.dump(2);
+  const std::string id = st.json["migrations"][0].value("id", "");
+
+  auto resumed = lab.Headshift({"resume", id});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.json.dump(2) << resumed.err;
+  ExpectCleanCut(lab, "hsa", "4", {"hsb", "hsc"});
+}
+
 TEST(MigrationE2ERefusals, CollisionRegisteredOnTheTargetAfterTheCopyRollsBack) {
   auto o = Small("e2e-clash");
   LabFixture lab(o);

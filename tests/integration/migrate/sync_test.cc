@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <thread>
 
 #include "migrate/tenant_mover.h"
@@ -200,6 +201,37 @@ TEST(CatchUpTest, PreAuthKeyConflictIsReportedWithoutItsCredentials) {
   }
   // The target keeps its version (report policy): nothing was applied.
   EXPECT_EQ(lab.Scalar("4", "SELECT key FROM pre_auth_keys WHERE id = " + tid), "plaintext-target-key-93ad");
+}
+
+TEST(CatchUpTest, RowLockedByAnotherTransactionFailsAfterTheLockTimeoutNotForever) {
+  Lab lab = SplitLab("catchup_locktimeout", 4);
+  lab.config.timeouts.db_lock_ms = 300;
+  auto mover = OpenMover(lab);
+  MoveRef ref{"m-catchup-lock", "hsa", "3", "4"};
+  ASSERT_TRUE(mover->Copy(ref).ok());
+  lab.Exec("3", "UPDATE nodes SET last_seen = '2030-01-01 00:00:00+00' WHERE hostname = 'hsa-dev-1'");
+  // A long transaction on the target (headscale, an operator's psql) holds the row catch-up must lock.
+  auto holder = lab.Connect("4");
+  ASSERT_TRUE(holder->ExecScript("BEGIN; SELECT * FROM nodes WHERE hostname = 'hsa-dev-1' FOR UPDATE").ok());
+  // Released after 20 s: without a lock timeout the catch-up would wait for it and then succeed.
+  std::atomic<bool> returned{false};
+  std::thread release([&] {
+    for (int i = 0; i < 200 && !returned; ++i) usleep(100 * 1000);
+    (void)holder->ExecScript("ROLLBACK");
+  });
+  auto cu = mover->CatchUp(ref);
+  returned = true;
+  ASSERT_FALSE(cu.ok()) << "catch-up waited for the row lock instead of giving up after timeouts.db_lock_ms";
+  EXPECT_EQ(cu.status().code(), ExitCode::kFailed);
+  EXPECT_NE(cu.status().message().find("lock timeout"), std::string::npos) << cu.status().ToString();
+  EXPECT_NE(cu.status().hint().find("timeouts.db_lock_ms"), std::string::npos) << cu.status().ToString();
+  release.join();
+  EXPECT_EQ(lab.Scalar("4", "SELECT last_seen = '2030-01-01 00:00:00+00' FROM nodes WHERE hostname = 'hsa-dev-1'"), "f")
+      << "a failed catch-up changed the target";
+  // Once the other transaction is gone, the same catch-up goes through.
+  auto again = mover->CatchUp(ref);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->Applied(), 1);
 }
 
 TEST(CatchUpTest, SharedLayoutMovesRowsWrittenOnTheSourceClusterAfterTheMove) {

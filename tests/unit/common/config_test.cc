@@ -44,6 +44,7 @@ tenants:
     allowed_clusters: ["4"]
 timeouts:
   reconnect_ms: 5000
+  db_lock_ms: 2500
 )";
 
 TEST(ConfigTest, ValidConfigParsesIntoTypedStructs) {
@@ -63,6 +64,8 @@ TEST(ConfigTest, ValidConfigParsesIntoTypedStructs) {
   EXPECT_EQ(c->tenants.at("hsa").allowed_clusters, std::vector<std::string>{"4"});
   EXPECT_EQ(c->timeouts.reconnect_ms, 5000);
   EXPECT_EQ(c->timeouts.http_ms, 3000);  // default
+  EXPECT_EQ(c->timeouts.db_lock_ms, 2500);
+  EXPECT_EQ(c->timeouts.db_statement_ms, 900000);  // default
   EXPECT_NE(c->FindCluster("4"), nullptr);
   EXPECT_EQ(c->FindCluster("5"), nullptr);
 }
