@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "common/atomic_file.h"
 #include "common/config.h"
 #include "common/pg.h"
 
@@ -143,6 +144,24 @@ std::string LabFixture::RouteOf(const std::string& tenant) {
   }
   if (j.contains("route") && j["route"].is_object()) return j["route"].value("cluster_id", "");
   return j.value("cluster_id", "?" + j.dump());
+}
+
+}  // namespace headshift::testing
+
+namespace headshift::testing {
+
+bool LabFixture::EditCluster(const std::string& id, const std::function<void(YAML::Node&)>& edit) {
+  YAML::Node cfg = YAML::LoadFile(config_path());
+  bool found = false;
+  for (auto c : cfg["clusters"]) {
+    if (c["id"].as<std::string>() != id) continue;
+    edit(c);
+    found = true;
+  }
+  if (!found) return false;
+  YAML::Emitter out;
+  out << cfg;
+  return WriteFileAtomically(config_path(), std::string(out.c_str()) + "\n", 0600).ok();
 }
 
 }  // namespace headshift::testing

@@ -2,11 +2,13 @@
 // against the lab's config and reads the fleet's per-tenant summary.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "sandbox/lab.h"
 #include "tests/fixtures/cli_runner.h"
@@ -49,6 +51,9 @@ class LabFixture {
   std::string QueryOn(const std::string& cluster, const std::string& sql);
   // The cluster the proxy routes the tenant to (route show).
   std::string RouteOf(const std::string& tenant);
+  // Rewrites the lab's config with `edit` applied to cluster `id`'s entry (clusters[].id == id).
+  // Returns false (config unchanged) when there is no such cluster.
+  bool EditCluster(const std::string& id, const std::function<void(YAML::Node&)>& edit);
 
  private:
   sandbox::LabInfo info_;

@@ -136,19 +136,12 @@ TEST(MigrationE2ERefusals, FailingReloadCommandOutputIsJournaledRedacted) {
   LabFixture lab(o);
   ASSERT_TRUE(lab.up());
   ASSERT_TRUE(lab.WaitAllConnected());
-  YAML::Node cfg = YAML::LoadFile(lab.config_path());
   std::string key_file;
-  for (auto c : cfg["clusters"]) {
-    if (c["id"].as<std::string>() != "4") continue;
+  ASSERT_TRUE(lab.EditCluster("4", [&](YAML::Node& c) {
     key_file = c["api_key_file"].as<std::string>();
     c["reload_command"] = std::vector<std::string>{"cat", key_file, "/nonexistent/headshift-e2e-redact"};
-  }
+  }));
   ASSERT_FALSE(key_file.empty());
-  {
-    YAML::Emitter e;
-    e << cfg;
-    std::ofstream(lab.config_path()) << e.c_str() << "\n";
-  }
   std::ifstream kf(key_file);
   std::string api_key;
   std::getline(kf, api_key);
@@ -304,25 +297,15 @@ TEST(MigrationE2EGuards, LostTenantLockStopsBeforeTheNextStep) {
   ASSERT_TRUE(lab.up());
   ASSERT_TRUE(lab.WaitAllConnected());
   lab.ResetStats();
-  YAML::Node cfg = YAML::LoadFile(lab.config_path());
-  const std::string dsn_file = cfg["database"]["dsn_file"].as<std::string>();
-  bool edited = false;
-  for (auto c : cfg["clusters"]) {
-    if (c["id"].as<std::string>() != "4") continue;
+  const std::string dsn_file = YAML::LoadFile(lab.config_path())["database"]["dsn_file"].as<std::string>();
+  ASSERT_TRUE(lab.EditCluster("4", [&](YAML::Node& c) {
     std::string reload;
     for (const auto& a : c["reload_command"]) reload += a.as<std::string>() + " ";
     c["reload_command"] = std::vector<std::string>{
         "/bin/sh", "-c",
         reload + "&& /usr/bin/psql -X -q -v ON_ERROR_STOP=1 \"$(cat " + dsn_file + ")\" -c \"SELECT "
         "pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'headshift:%'\""};
-    edited = true;
-  }
-  ASSERT_TRUE(edited);
-  {
-    YAML::Emitter e;
-    e << cfg;
-    std::ofstream(lab.config_path()) << e.c_str() << "\n";
-  }
+  }));
   auto r = lab.Headshift({"migrate", "hsa", "--to", "4", "--yes"});
   EXPECT_EQ(r.exit_code, 4) << r.json.dump(2) << r.err;
   const std::string msg = r.json.contains("error") ? r.json["error"].value("message", "") : "";
