@@ -164,6 +164,9 @@ class Lab:
     def edge_ip(self):
         return f"10.{self.octet()}.0.1"
 
+    def derp_ip(self):
+        return f"10.{self.octet()}.0.2"
+
     def node_ip(self, i):
         return f"10.{self.octet()}.0.{10 + i}"
 
@@ -213,12 +216,13 @@ class Lab:
         t0 = time.monotonic()
         self._network(names)
         self._postgres(clusters)
+        self._tls(names)
+        self._derper()
         for i, c in enumerate(clusters):
             key = self.path("secrets", "noise_private.key")
             if noise_mismatch and i > 0:
                 key = self.path("secrets", f"noise_private_{c}.key")
             self._headscale(i, c, key)
-        self._tls(names)
         self._edge(names, clusters)
         for i, t in enumerate(names):
             self._tenant(i, t, clusters[i % len(clusters)], devices)
@@ -237,7 +241,7 @@ class Lab:
         self.info["namespaces"].append(dc)
         self.save()
         run(["ip", "-n", dc, "link", "set", "lo", "up"])
-        for addr in [self.edge_ip()] + [self.node_ip(i) for i in range(len(self.info["clusters"]))]:
+        for addr in [self.edge_ip(), self.derp_ip()] + [self.node_ip(i) for i in range(len(self.info["clusters"]))]:
             run(["ip", "-n", dc, "addr", "add", f"{addr}/32", "dev", "lo"])
         r, d = f"{self.prefix}r", f"{self.prefix}d"
         run(["ip", "link", "add", r, "type", "veth", "peer", "name", d])
@@ -267,6 +271,7 @@ class Lab:
             with open(os.path.join(etc, "hosts"), "w") as f:
                 f.write("127.0.0.1 localhost\n")
                 f.write(f"{self.edge_ip()} " + " ".join(f"{x}.demo.com" for x in tenants) + "\n")
+                f.write(f"{self.derp_ip()} derp.demo.com\n")
             with open(os.path.join(etc, "resolv.conf"), "w") as f:
                 f.write("# real-peer lab: names come from /etc/hosts\n")
 
@@ -317,8 +322,8 @@ class Lab:
             # Disjoint address ranges and id sequences per node, so a tenant's devices keep their tailnet
             # IPs and node ids (tailscale's Self.ID) when they move: how a multi-node deployment is run.
             "prefixes": {"v4": f"100.64.{i}.0/24", "v6": f"fd7a:115c:a1e0:{i}::/64", "allocation": "sequential"},
-            # headscale refuses an empty DERP map; the lab's region points at a closed port (no relay is
-            # reachable, as in a closed network): devices talk over direct UDP between their namespaces.
+            # The lab's own DERP relay and STUN server (real derper): without one, tailscaled's netcheck finds
+            # "UDP blocked" and rebinds its sockets every few seconds, dropping WireGuard packets.
             "derp": {"server": {"enabled": False}, "urls": [], "paths": [self._derp_map()],
                      "auto_update_enabled": False},
             "disable_check_updates": True,
@@ -351,9 +356,9 @@ class Lab:
     def _derp_map(self):
         path = self.path("derp.yaml")
         if not os.path.exists(path):
-            region = {"regionid": 900, "regioncode": "lab", "regionname": "lab (no relay)",
-                      "nodes": [{"name": "900a", "regionid": 900, "hostname": "127.0.0.1", "ipv4": "127.0.0.1",
-                                 "ipv6": "none", "stunport": -1, "derpport": 9}]}
+            region = {"regionid": 900, "regioncode": "lab", "regionname": "lab relay",
+                      "nodes": [{"name": "900a", "regionid": 900, "hostname": "derp.demo.com",
+                                 "ipv4": self.derp_ip(), "ipv6": "none", "stunport": 3478, "derpport": 8443}]}
             with open(path, "w") as f:
                 yaml.safe_dump({"regions": {900: region}}, f, sort_keys=False)
         return path
@@ -403,6 +408,17 @@ class Lab:
         self.info["tls"] = {"ca": f"{d}/ca.pem", "cert": f"{d}/edge.pem", "key": f"{d}/edge.key",
                             "bundle": f"{d}/edge.bundle.pem"}
         self.save()
+
+    def _derper(self):
+        d = self.path("derper")
+        os.makedirs(d, exist_ok=True)
+        shutil.copy(self.info["tls"]["cert"], os.path.join(d, "derp.demo.com.crt"))
+        shutil.copy(self.info["tls"]["key"], os.path.join(d, "derp.demo.com.key"))
+        self.spawn("derper", [peer_bin("derper"), "-a", f"{self.derp_ip()}:8443", "-http-port", "-1",
+                              "-certmode", "manual", "-certdir", d, "-hostname", "derp.demo.com", "-stun",
+                              "-stun-port", "3478"], netns=self.ns("dc"), log_name="derper")
+        wait_for("derper", lambda: run(["ip", "netns", "exec", self.ns("dc"), "ss", "-Hltn",
+                                        f"src {self.derp_ip()}:8443"], check=False).stdout.strip(), 15)
 
     def _edge(self, tenants, clusters):
         dc = self.ns("dc")
@@ -465,10 +481,23 @@ class Lab:
             return
         for t in tenants:
             home = self.info["tenants"][t]["home"]
-            p = run([self.headshift_bin(), "--config", self.path("headshift.yaml"), "route", "set", t, home,
+            p = run([self.headshift_bin(), "--config", self.headshift_config_for_routes(), "route", "set", t, home,
                      "--create"], check=False)
             if p.returncode != 0:
                 raise LabError(f"headshift route set {t} {home} --create failed: {p.stderr.strip()[-500:]}")
+
+    def headshift_config_for_routes(self):
+        """The lab's config; while this headshift build lacks `database.cluster_column`, a copy without it
+        (routes need only the proxy section)."""
+        p = run([self.headshift_bin(), "--config", self.path("headshift.yaml"), "route", "show"], check=False)
+        if "cluster_column" not in (p.stderr + p.stdout):
+            return self.path("headshift.yaml")
+        with open(self.path("headshift.yaml")) as f:
+            cfg = yaml.safe_load(f)
+        cfg["database"].pop("cluster_column", None)
+        with open(self.path("headshift-routes.yaml"), "w") as f:
+            yaml.safe_dump(cfg, f, sort_keys=False)
+        return self.path("headshift-routes.yaml")
 
     def headshift_bin(self):
         b = os.environ.get("HEADSHIFT_BIN", os.path.join(REPO, "build", "cli", "headshift"))
@@ -557,7 +586,7 @@ class Lab:
     def _write_headshift_config(self, tenants, clusters):
         me = [sys.executable, os.path.abspath(__file__)]
         cfg = {
-            "database": {"layout": "split", "cluster_column": "none"},
+            "database": {"layout": "split", "cluster_column": "none"},  # stock headscale: the cluster is the DSN
             "clusters": [],
             "sessions": {"hosts": [{"name": "edge", "netns": self.ns("dc"), "ports": [80, 443]}]},
             "tenants": {t: {"extra_cidrs": [f"{self.info['tenants'][t]['address']}/32"]} for t in tenants},
