@@ -18,6 +18,7 @@ struct MigrationArgs {
   std::string id;
   bool yes = false;
   bool allow_shared = false;
+  bool no_target_restart = false;
   int64_t reset_rate = -1;
 };
 
@@ -41,6 +42,7 @@ MigrationOptions Options(Context& ctx, const MigrationArgs& a) {
   auto cfg = ctx.config();
   if (cfg.ok() && (*cfg)->sessions.allow_shared) o.allow_shared = true;
   o.reset_rate = a.reset_rate;
+  o.no_target_restart = a.no_target_restart;
   o.progress = StepProgress(ctx);
   return o;
 }
@@ -53,6 +55,8 @@ const CommandRegistrar kMigration([](CLI::App& app, const auto& bind) {
   plan->add_option("tenant", args->tenant, "tenant (headscale user name)")->required();
   plan->add_option("--to", args->to, "target cluster id")->required();
   plan->add_flag("--allow-shared", args->allow_shared, "also reset client addresses shared with other tenants");
+  plan->add_flag("--no-target-restart", args->no_target_restart,
+                 "plan as migrate --no-target-restart would run: refused if the target's reload restarts it");
   bind(plan, [args](Context& ctx) {
     auto mig = OpenMigration(ctx);
     if (!mig.ok()) return Fail(mig.status());
@@ -64,6 +68,8 @@ const CommandRegistrar kMigration([](CLI::App& app, const auto& bind) {
   migrate->add_option("--to", args->to, "target cluster id")->required();
   migrate->add_flag("--yes,-y", args->yes, "do not ask for confirmation");
   migrate->add_flag("--allow-shared", args->allow_shared, "also reset client addresses shared with other tenants");
+  migrate->add_flag("--no-target-restart", args->no_target_restart,
+                    "refuse (exit 3) if reloading the target would restart it and disconnect its other tenants");
   migrate->add_option("--reset-rate", args->reset_rate,
                       "reset the tenant's sessions at most N per second per session host (0: all at once; "
                       "default: sessions.reset_rate)")

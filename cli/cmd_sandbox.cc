@@ -138,6 +138,8 @@ const CommandRegistrar kSandbox([](CLI::App& app, const auto& bind) {
   up->add_option("--cluster-id-type", f->cluster_id_type, "bigint | text")->default_val("bigint");
   up->add_option("--lookup", f->lookup, "stand-in lookups: per-request | cached")->default_val("per-request");
   up->add_flag("--no-reload-command", f->no_reload_command, "write no reload_command for the clusters");
+  up->add_flag("--reload-drops-sessions", f->lab.reload_drops_sessions,
+               "the stand-ins' reload acts as a restart (drops every connection), like headscale >= 0.27's");
   up->add_option("--noise-keys", f->noise_keys, "same | different")->default_val("same");
   up->add_flag("--lb", f->lab.lb, "put a DNAT+masquerade namespace in front of the edge");
   up->add_option("--shared-nat-share", f->lab.shared_nat_share, "share of devices of each tenant pair behind one shared address")

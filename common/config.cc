@@ -222,6 +222,12 @@ Config ParseRoot(const YAML::Node& root) {
       cl.reload_command = m.StrList("reload_command");
       cl.capacity = m.Int("capacity", 0, 0, INT64_MAX);
       cl.cached_nodes = m.Bool("cached_nodes", false);
+      cl.reload_drops_sessions = m.Bool("reload_drops_sessions", true);
+      if (m.Has("reload_drops_sessions") && cl.reload_command.empty()) {
+        throw ConfigError{m.Key("reload_drops_sessions") +
+                          ": set, but the cluster has no reload_command (the key says what that command costs)" +
+                          Where(m.Get("reload_drops_sessions"))};
+      }
       m.Finish();
       c.clusters.push_back(std::move(cl));
     }

@@ -52,6 +52,11 @@ struct ClusterConfig {
   bool cordon_ok = true;              // reserved: may receive tenants
   std::string upstream_url;           // URL the proxy uses to reach this node (Traefik service server);
                                       // defaults to control_url (last, so positional initialisers still work)
+  // What running reload_command costs: true = it restarts the control plane, so every control
+  // connection the node holds drops (its other tenants' devices reconnect, with their keys, after a
+  // short interruption). headscale >= 0.27 reloads nodes only by a restart (SIGHUP reloads only the
+  // ACL policy), so this defaults to true; set false only for a reload that keeps connections.
+  bool reload_drops_sessions = true;
 };
 
 struct HttpAuthConfig {

@@ -19,6 +19,7 @@
 #include "dataplane/sessions.h"
 #include "migrate/tenant_facts.h"
 #include "migrate/tenant_mover.h"
+#include "playbooks/target_restart.h"
 #include "proxycfg/route_backend.h"
 
 namespace headshift {
@@ -189,14 +190,51 @@ struct TenantMigration::Impl {
 
   // ---- preflight (read-only) ----
 
-  // Control planes: same Noise key, reachable; the target can be made to see new rows; the
+  // What reloading `target` would cost now (plan/preflight): whether a reload is expected (the
+  // target caches nodes, so copied rows need one), whether it restarts the control plane, and the
+  // other tenants' devices online there (unknown, never 0, when its API cannot be read).
+  TargetRestartReport PlanTargetRestart(const std::string& tenant, const ClusterConfig& target) {
+    TargetRestartReport tr;
+    tr.cluster = target.id;
+    tr.planned = true;
+    tr.drops_sessions = !target.reload_command.empty() && target.reload_drops_sessions;
+    tr.reload_needed = target.cached_nodes && !target.reload_command.empty();
+    tr.restarted = tr.reload_needed && tr.drops_sessions;
+    if (!tr.drops_sessions) return tr;
+    CountOtherTenants(tenant, target.id, tr);
+    return tr;
+  }
+
+  // Fills tr.devices/tenants with the other tenants' devices online on `cluster` now (or the
+  // reason they are unknown); returns them for a later wait.
+  std::optional<OnlineDevices> CountOtherTenants(const std::string& tenant, const std::string& cluster,
+                                                 TargetRestartReport& tr) {
+    auto api = Control(cluster);
+    if (!api.ok()) {
+      tr.unknown_reason = api.status().message();
+      return std::nullopt;
+    }
+    auto online = OtherTenantsOnline(**api, tenant);
+    if (!online.ok()) {
+      tr.unknown_reason = "cluster " + cluster + " API: " + online.status().message();
+      return std::nullopt;
+    }
+    tr.devices = online->count();
+    tr.tenants = online->tenants;
+    return *online;
+  }
+
+  // Control planes: same Noise key, reachable; the target can be made to see new rows, and what
+  // that reload costs (a restart: the target's other tenants' online devices reconnect); the
   // source's online devices (when `want_online`). Problems and risks in a fixed order.
   struct ControlPlanes {
-    std::vector<std::string> problems, risks;
+    std::vector<std::string> problems;
+    std::vector<Risk> risks;
     std::optional<json> online;
+    std::optional<TargetRestartReport> restart;
   };
   ControlPlanes CheckControlPlanes(const std::string& tenant, const std::string& from, const std::string& to,
-                                   bool want_online) {
+                                   bool want_online, bool no_target_restart) {
     ControlPlanes out;
     const ClusterConfig* target = config.FindCluster(to);
     std::string source_key, target_key;
@@ -213,14 +251,32 @@ struct TenantMigration::Impl {
     if (!source_key.empty() && !target_key.empty() && source_key != target_key) {
       std::string msg = "clusters " + from + " and " + to + " use different Noise keys (" + source_key + " vs " +
                         target_key + "): moved clients would fail the handshake";
-      out.risks.push_back(msg);
+      out.risks.push_back({"noise_key_mismatch", msg, {{"clusters", json::array({from, to})}}});
       out.problems.push_back(msg + " (fix: give both headscale nodes the same noise.private_key_path)");
     }
     if (target && target->cached_nodes && target->reload_command.empty()) {
       std::string msg = "cluster " + to + " caches nodes (headscale >= 0.27 NodeStore) and has no reload_command: "
                         "it would not serve the copied nodes";
-      out.risks.push_back(msg);
+      out.risks.push_back({"no_reload_command", msg, {{"cluster", to}}});
       out.problems.push_back(msg + " (fix: set clusters[" + to + "].reload_command, e.g. [systemctl, restart, headscale])");
+    }
+    if (target && !target->reload_command.empty()) {
+      out.restart = PlanTargetRestart(tenant, *target);
+      const TargetRestartReport& tr = *out.restart;
+      if (tr.drops_sessions) {
+        json details{{"cluster", to},
+                     {"expected", tr.reload_needed},
+                     {"devices", tr.devices ? json(*tr.devices) : json()},
+                     {"tenants", tr.devices ? json(tr.tenants) : json()}};
+        if (!tr.devices) details["unknown_reason"] = tr.unknown_reason;
+        out.risks.push_back({"target_restart", tr.Describe(), details});
+        if (no_target_restart && tr.reload_needed) {
+          out.problems.push_back(
+              "target_restart: " + tr.Describe() + ", and --no-target-restart refuses that (fix: migrate " + tenant +
+              " in a maintenance window without --no-target-restart, or to a cluster whose reload keeps its "
+              "connections (clusters[].reload_drops_sessions: false); `headshift plan` shows the cost)");
+        }
+      }
     }
     auto source_api = Control(from);
     if (!source_api.ok()) {
@@ -244,7 +300,7 @@ struct TenantMigration::Impl {
   // Everything that can refuse a migration, collected at once. Fills rep (rows, conflicts, risks,
   // route before/after, online devices).
   Status Preflight(const std::string& tenant, const std::string& from, const std::string& to, MigrationReport& rep,
-                   bool for_plan, json* online_before) {
+                   bool for_plan, json* online_before, const MigrationOptions& opts) {
     std::vector<std::string> problems;
     // The database plan, the control planes (HTTP) and the session hosts are independent: checked
     // at once (each task has its own connections), then reported in this fixed order.
@@ -257,7 +313,9 @@ struct TenantMigration::Impl {
       d.pre = mover->Preflight(tenant, from, to, &d.plan);
       return d;
     });
-    auto control_task = std::async(std::launch::async, [&] { return CheckControlPlanes(tenant, from, to, online_before != nullptr); });
+    auto control_task = std::async(std::launch::async, [&] {
+      return CheckControlPlanes(tenant, from, to, online_before != nullptr, opts.no_target_restart);
+    });
     struct HostCheck {
       Status refusal;  // NoPrivilege stops the preflight
       std::vector<std::string> problems;
@@ -311,6 +369,7 @@ struct TenantMigration::Impl {
     ControlPlanes cc = control_task.get();
     problems.insert(problems.end(), cc.problems.begin(), cc.problems.end());
     rep.risks.insert(rep.risks.end(), cc.risks.begin(), cc.risks.end());
+    rep.target_restart = cc.restart;
     if (online_before && cc.online) {
       *online_before = *cc.online;
       rep.online_before = static_cast<int64_t>(online_before->size());
@@ -320,7 +379,8 @@ struct TenantMigration::Impl {
     if (!hc.refusal.ok()) return hc.refusal;
     problems.insert(problems.end(), hc.problems.begin(), hc.problems.end());
     if (config.sessions.hosts.empty()) {
-      rep.risks.push_back("no sessions.hosts configured: existing connections stay on the source until they drop");
+      rep.risks.push_back({"no_session_hosts",
+                           "no sessions.hosts configured: existing connections stay on the source until they drop"});
     }
     if (problems.empty()) return Status::Ok();
     std::string msg = "preflight refused the migration of " + tenant + " from " + from + " to " + to + ":";
@@ -343,6 +403,11 @@ struct TenantMigration::Impl {
     return r->ToJson();
   }
 
+  // Proves the target serves every node key of the tenant. Reloads it only when its API answers
+  // without some of them, and at most once. A reload that restarts the control plane
+  // (reload_drops_sessions) first counts the other tenants' devices online there, and afterwards
+  // waits (timeouts.reconnect_ms) until they are back: that restart is collateral, reported in
+  // target_restart, never as 0.
   StatusOr<json> DoTargetReady(Run& run) {
     const std::string& to = run.ref.to;
     const ClusterConfig* target = config.FindCluster(to);
@@ -354,13 +419,20 @@ struct TenantMigration::Impl {
     }
     auto api = Control(to);
     if (!api.ok()) return api.status();
+    TargetRestartReport tr;
+    tr.cluster = to;
+    tr.drops_sessions = !target->reload_command.empty() && target->reload_drops_sessions;
+    tr.devices = 0;
+    std::optional<OnlineDevices> others;
+    bool forbid_restart = run.opts->no_target_restart || run.rec.details.value("no_target_restart", false);
     auto deadline = Clock::now() + std::chrono::milliseconds(config.timeouts.target_ready_ms);
-    bool reloaded = false;
+    Clock::time_point reloaded_at;
     size_t missing = want.size();
     std::string last_error;
     for (;;) {
       auto served = (*api)->ListNodes(run.ref.tenant);
-      if (served.ok()) {
+      bool answered = served.ok();
+      if (answered) {
         std::set<std::string> have;
         for (const auto& n : *served) have.insert(n.node_key);
         missing = 0;
@@ -369,17 +441,38 @@ struct TenantMigration::Impl {
       } else {
         last_error = served.status().message();
       }
-      if (!reloaded && !target->reload_command.empty()) {
+      // Only an answer without some keys calls for a reload: an API that does not answer (it may be
+      // restarting) is polled, never restarted on a guess.
+      if (answered && !tr.reloaded && !target->reload_command.empty()) {
+        tr.reload_needed = true;
+        if (tr.drops_sessions) {
+          tr.devices.reset();
+          others = CountOtherTenants(run.ref.tenant, to, tr);
+          if (forbid_restart) {
+            tr.restarted = false;
+            run.rep.target_restart = tr;
+            return Status::Failed("cluster " + to + " does not serve " + std::to_string(missing) + " node keys of " +
+                                      run.ref.tenant + " and its reload restarts it (" + tr.Describe() +
+                                      "); --no-target-restart forbids that",
+                                  "migrate without --no-target-restart (the restart is reported as collateral), or "
+                                  "make cluster " + to + " serve the copied rows without a restart");
+          }
+        }
         // The target caches nodes (NodeStore): make it read the copied rows.
-        spdlog::info("target_ready: cluster {} does not serve {} node keys; running its reload command", to, missing);
+        spdlog::info("target_ready: cluster {} does not serve {} node keys; running its reload command{}", to, missing,
+                     tr.drops_sessions ? " (restarts it: " + tr.Describe() + ")" : "");
+        reloaded_at = Clock::now();
         auto pr = RunArgv(target->reload_command, config.timeouts.reload_command_ms);
         if (!pr.ok()) return pr.status().WithContext("reload command of cluster " + to);
+        // From here on the command ran: whatever it did to the target counts, even if it failed.
+        tr.reloaded = true;
+        tr.restarted = tr.drops_sessions;
+        run.rep.reloaded_target = true;
+        run.rep.target_restart = tr;
         if (pr->exit_code != 0) {
           return Status::Failed("reload command of cluster " + to + " exited " + std::to_string(pr->exit_code) +
                                 (pr->timed_out ? " (timed out)" : "") + ": " + pr->output.substr(0, 500));
         }
-        reloaded = true;
-        run.rep.reloaded_target = true;
         continue;
       }
       if (Clock::now() > deadline) {
@@ -392,6 +485,26 @@ struct TenantMigration::Impl {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    // The restarted target answers again: wait for the other tenants' devices it dropped.
+    if (tr.restarted && others && others->count() > 0) {
+      Reconnection back = WaitBackOnline(**api, *others, std::chrono::milliseconds(config.timeouts.reconnect_ms),
+                                         reloaded_at);
+      tr.reconnected = back.reconnected;
+      tr.stragglers = back.stragglers;
+      tr.reconnect_ms = back.ms;
+      if (!back.stragglers.empty()) {
+        run.rep.warnings.push_back(std::to_string(back.stragglers.size()) + " device(s) of other tenants dropped by "
+                                   "the restart of cluster " + to + " are not back online there yet (see "
+                                   "target_restart.stragglers)");
+      }
+    } else if (tr.restarted) {
+      tr.reconnect_ms = MsSince(reloaded_at);
+    }
+    if (tr.restarted && !tr.devices) {
+      run.rep.warnings.push_back("cluster " + to + " was restarted; how many other tenants' devices it dropped is "
+                                 "unknown (" + tr.unknown_reason + ")");
+    }
+    run.rep.target_restart = tr;
     // The copy checked the target cluster's values inside its own transaction; a device may still
     // have registered on the target since, with a tailnet IP or name the copied rows use (headscale
     // allocates from what it has loaded, and the target loads the copied rows only now). Checked
@@ -407,7 +520,8 @@ struct TenantMigration::Impl {
       return Status::Failed(msg, clashes->front().fix.empty() ? "resolve the clash on cluster " + to + ", then migrate again"
                                                               : clashes->front().fix + "; then migrate again");
     }
-    return json{{"node_keys", want.size()}, {"reloaded", reloaded}, {"collisions", 0}};
+    return json{{"node_keys", want.size()}, {"reloaded", tr.reloaded}, {"collisions", 0},
+                {"target_restart", tr.ToJson()}};
   }
 
   StatusOr<json> DoSnapshot(Run& run) {
@@ -509,7 +623,7 @@ struct TenantMigration::Impl {
         if (!rep.ok()) return rep.status().WithContext("session host " + host->name);
         for (const auto& rec : rep->sockets) {
           if (rec.outcome == SessionOutcome::kReset && shared.count(rec.socket.Remote().addr.Unmapped().ToString())) {
-            ++run.rep.collateral;
+            ++run.rep.sessions_collateral;
           }
         }
         per_host[host->name] = {{"selected", rep->selected}, {"reset", rep->reset}, {"gone", rep->gone},
@@ -526,7 +640,7 @@ struct TenantMigration::Impl {
                                  "at their next reconnect");
     }
     return json{{"reset", total.reset}, {"gone", total.gone}, {"failed", total.failed},
-                {"collateral", run.rep.collateral}, {"hosts", per_host}};
+                {"collateral", run.rep.sessions_collateral}, {"hosts", per_host}};
   }
 
   StatusOr<json> DoReconnected(Run& run) {
@@ -817,7 +931,12 @@ struct TenantMigration::Impl {
     run.rep.sessions_reset = reset.value("reset", 0);
     run.rep.sessions_gone = reset.value("gone", 0);
     run.rep.sessions_failed = reset.value("failed", 0);
-    run.rep.collateral = reset.value("collateral", 0);
+    run.rep.sessions_collateral = reset.value("collateral", 0);
+    json ready = StepDetails(rec, "target_ready");
+    if (ready.contains("target_restart")) {
+      run.rep.target_restart = TargetRestartReport::FromJson(ready["target_restart"]);
+      run.rep.reloaded_target = run.rep.target_restart->reloaded;
+    }
     json rc = StepDetails(rec, "reconnected");
     run.rep.reconnected = rc.value("reconnected", 0);
     run.rep.reauth = rc.value("reauth", 0);
@@ -856,7 +975,7 @@ MigrationOutcome TenantMigration::Plan(const std::string& tenant, const std::str
   }
   rep.from = *from;
   json online;
-  Status pre = impl_->Preflight(tenant, *from, to, rep, /*for_plan=*/true, &online);
+  Status pre = impl_->Preflight(tenant, *from, to, rep, /*for_plan=*/true, &online, opts);
   // The sessions a migration would reset now, per host (read-only).
   auto sel = impl_->Clients(tenant, *from, opts.allow_shared);
   if (sel.ok()) {
@@ -864,12 +983,15 @@ MigrationOutcome TenantMigration::Plan(const std::string& tenant, const std::str
     rep.shared_addresses = sel->shared;
     rep.shared_reset = opts.allow_shared && !sel->shared.empty();
     if (!sel->shared.empty() && !opts.allow_shared) {
-      rep.risks.push_back(std::to_string(sel->shared.size()) +
-                          " client address(es) are shared with other tenants: their sessions are spared, so those "
-                          "devices move only at their next reconnect (--allow-shared resets them, with collateral)");
+      rep.risks.push_back({"shared_addresses",
+                           std::to_string(sel->shared.size()) +
+                               " client address(es) are shared with other tenants: their sessions are spared, so "
+                               "those devices move only at their next reconnect (--allow-shared resets them, with "
+                               "collateral)",
+                           {{"addresses", static_cast<int64_t>(sel->shared.size())}}});
     }
     if (sel->selected.empty()) {
-      rep.risks.push_back("no public client address known for " + tenant + ": no session would be reset");
+      rep.risks.push_back({"no_client_addresses", "no public client address known for " + tenant + ": no session would be reset"});
     } else if (auto cidrs = ParseCidrList(sel->selected); cidrs.ok()) {
       for (const auto& h : impl_->Hosts()) {
         auto table = SessionTable::Open(h, SessionTable::Access::kReadOnly);
@@ -921,7 +1043,7 @@ MigrationOutcome TenantMigration::Migrate(const std::string& tenant, const std::
   if (opts.progress) opts.progress(tenant, "preflight", false, 0);
   auto t_pre = Clock::now();
   json online;
-  Status pre = impl_->Preflight(tenant, *from, to, run.rep, /*for_plan=*/false, &online);
+  Status pre = impl_->Preflight(tenant, *from, to, run.rep, /*for_plan=*/false, &online, opts);
   double pre_ms = MsSince(t_pre);
   run.rep.timings_ms["preflight"] = pre_ms;
   if (!pre.ok()) {
@@ -933,7 +1055,9 @@ MigrationOutcome TenantMigration::Migrate(const std::string& tenant, const std::
   if (opts.progress) opts.progress(tenant, "preflight", true, pre_ms);
   // First write: the journal.
   auto rec = impl_->mover->journal().Create(tenant, *from, to, id,
-                                            {{"layout", run.rep.layout}, {"allow_shared", opts.allow_shared}});
+                                            {{"layout", run.rep.layout},
+                                             {"allow_shared", opts.allow_shared},
+                                             {"no_target_restart", opts.no_target_restart}});
   if (!rec.ok()) {
     out.status = rec.status();
     out.report = run.rep;
@@ -941,10 +1065,12 @@ MigrationOutcome TenantMigration::Migrate(const std::string& tenant, const std::
   }
   run.rec = *rec;
   run.ref = {id, tenant, *from, to};
+  json risks = json::array();
+  for (const auto& r : run.rep.risks) risks.push_back(r.ToJson());
   json pre_details{{"rows", run.rep.rows},
                    {"online_before", online},
                    {"route_before", run.rep.route_before},
-                   {"risks", run.rep.risks},
+                   {"risks", risks},
                    {"ms", pre_ms}};
   Status st = impl_->mover->journal().StartStep(run.rec, "preflight");
   if (st.ok()) st = impl_->mover->journal().FinishStep(run.rec, "preflight", "done", pre_details);
@@ -952,6 +1078,7 @@ MigrationOutcome TenantMigration::Migrate(const std::string& tenant, const std::
     if (auto fresh = impl_->mover->journal().Get(id); fresh.ok()) run.rec = *fresh;
     MaybeCrashAfter("preflight");
     run.rep.state = "running";
+    run.rep.target_restart.reset();  // preflight's estimate; target_ready reports what happened
     st = impl_->RunFrom(run, StepIndex("copy"));
   }
   run.rep.timings_ms["total"] = MsSince(run.t0);

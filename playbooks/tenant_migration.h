@@ -37,6 +37,11 @@ struct MigrationOptions {
   // config's sessions.reset_rate).
   int64_t reset_rate = -1;
   bool archive_on_retire = true;   // split: keep the retired source rows in an archive schema
+  // Refuse collateral from the target's reload: when reloading the target would restart it
+  // (clusters[].reload_drops_sessions) preflight refuses (exit 3) if the target caches nodes, and
+  // target_ready stops (rolled back, exit 1) instead of reloading it otherwise. Kept in the journal,
+  // so `resume` honours it too.
+  bool no_target_restart = false;
   // Called when a step starts (done=false) and ends (done=true, with its elapsed time).
   std::function<void(const std::string& tenant, const std::string& step, bool done, double ms)> progress;
 };

@@ -605,6 +605,7 @@ Status LabBuilder::StartStandins() {
                dsn_file, "--api-key-file", key_file, "--noise-key", key, "--lookup", LookupModeName(o_.lookup),
                "--keepalive-ms", std::to_string(o_.keepalive_ms), "--disconnect-grace-ms",
                std::to_string(o_.disconnect_grace_ms), "--ready-file", ready};
+    if (o_.reload_drops_sessions) so.argv.push_back("--reload-drops-streams");
     so.netns = NsName(o_.name, "c" + c);
     so.log_file = dir_ + "/logs/standin-" + c + ".log";
     HS_RETURN_IF_ERROR(Spawn("standin", "standin-" + c, so, {{"cluster", c}}));
@@ -731,6 +732,8 @@ Status LabBuilder::WriteHeadshiftConfig() {
     if (o_.reload_command) {
       y << YAML::Key << "reload_command" << YAML::Value << YAML::Flow << YAML::BeginSeq << "kill" << "-HUP"
         << std::to_string(standin_pid_[c]) << YAML::EndSeq;
+      // Written explicitly: the default (true) is right for headscale, where a reload is a restart.
+      y << YAML::Key << "reload_drops_sessions" << YAML::Value << o_.reload_drops_sessions;
     }
     y << YAML::Key << "cached_nodes" << YAML::Value << (o_.lookup == LookupMode::kCached);
     y << YAML::EndMap;

@@ -52,6 +52,9 @@ struct LabOptions {
   ClusterIdType cluster_id_type = ClusterIdType::kBigint;
   LookupMode lookup = LookupMode::kPerRequest;
   bool reload_command = true;             // clusters get reload_command: [kill, -HUP, <stand-in pid>]
+  // The stand-ins' reload acts as a restart (drops every connection), as headscale >= 0.27's only
+  // reload does; the config then says reload_drops_sessions: true (else false: SIGHUP drops nothing).
+  bool reload_drops_sessions = false;
   bool different_noise_keys = false;      // clusters after the first answer /key with other keys
   bool lb = false;                        // DNAT + masquerade netns in front of the edge
   double shared_nat_share = 0.0;          // share of each tenant pair's devices behind one shared address

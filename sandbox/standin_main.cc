@@ -3,8 +3,9 @@
 //
 //   headscale-standin --cluster-id 3 --listen 10.0.0.2:8080 --dsn-file F --api-key-file F
 //                     --noise-key mkey:… [--lookup per-request|cached] [--keepalive-ms 1000]
-//                     [--disconnect-grace-ms 10000] [--ready-file F]
-// SIGHUP reloads the node cache (cached mode); SIGINT/SIGTERM stop it.
+//                     [--disconnect-grace-ms 10000] [--reload-drops-streams] [--ready-file F]
+// SIGHUP reloads the node cache (cached mode; with --reload-drops-streams like a restart: every
+// connection closes); SIGINT/SIGTERM stop it.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -44,6 +45,8 @@ int main(int argc, char** argv) {
   app.add_option("--disconnect-grace-ms", o.disconnect_grace_ms, "wait for a reconnect before marking offline")
       ->default_val(10000)
       ->check(CLI::Range(0, 3600000));
+  app.add_flag("--reload-drops-streams", o.reload_drops_streams,
+               "SIGHUP acts as a restart of headscale: every connection is closed, every node starts offline");
   app.add_option("--ready-file", o.ready_file, "JSON file written once serving (pid, listen addresses)");
   app.add_option("--log-level", log_level, "log level")->default_val("info");
   CLI11_PARSE(app, argc, argv);

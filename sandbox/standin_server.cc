@@ -268,6 +268,7 @@ class StandinServer::Impl {
   void KeepAliveTick();
   void OnSignal();
   void Reload();
+  void DropEverything();
   std::string NodesJson(const std::vector<StandinNode>& nodes);
   bool Online(const std::string& node_key) const;
 
@@ -283,6 +284,7 @@ class StandinServer::Impl {
   std::unordered_map<std::string, std::string> last_seen_;  // cached mode: node_key -> RFC 3339
   std::shared_ptr<const NodeCache> cache_;
   int reloads_ = 0;
+  int64_t dropped_ = 0;  // connections closed by restart-like reloads
   std::vector<PendingLookup> pending_lookups_;
   bool lookup_in_flight_ = false;
   std::vector<NodeWrite> pending_writes_;
@@ -366,6 +368,7 @@ void StandinServer::Impl::OnSignal() {
 void StandinServer::Impl::Reload() {
   if (opt_.mode != LookupMode::kCached) {
     ++reloads_;  // nothing cached: a reload is a no-op, as a restart of a per-request server would be
+    if (opt_.reload_drops_streams) DropEverything();
     return;
   }
   worker_.Submit([this](NodeDirectory& dir) {
@@ -378,8 +381,30 @@ void StandinServer::Impl::Reload() {
       spdlog::info("stand-in cluster {}: reloaded {} nodes", opt_.cluster_id, all->size());
       cache_ = BuildCache(std::move(*all));
       ++reloads_;
+      // A restart serves the new rows and has dropped every connection at the same moment.
+      if (opt_.reload_drops_streams) DropEverything();
     });
   });
+}
+
+// What a restarted headscale has lost: every connection (streams, API requests, lookups in flight)
+// and every session; all nodes start offline (state.NewState), with no grace period.
+void StandinServer::Impl::DropEverything() {
+  int64_t n = 0;
+  for (auto& [fd, c] : conns_) {
+    loop_.Remove(fd);
+    close(fd);
+    ++n;
+  }
+  conns_.clear();
+  for (auto& [key, s] : sessions_) {
+    if (s.offline_timer) loop_.CancelTimer(s.offline_timer);
+  }
+  sessions_.clear();
+  pending_lookups_.clear();
+  streams_ = 0;
+  dropped_ += n;
+  spdlog::info("stand-in cluster {}: reload acts as a restart: dropped {} connections", opt_.cluster_id, n);
 }
 
 void StandinServer::Impl::OnAccept(int lfd) {
@@ -473,7 +498,8 @@ void StandinServer::Impl::HandleHttp(Conn& c, const HttpRequest& req) {
                         {"mode", LookupModeName(opt_.mode)},
                         {"reloads", reloads_},
                         {"cached_nodes", cache_ ? static_cast<int64_t>(cache_->size()) : -1},
-                        {"streams", streams_}};
+                        {"streams", streams_},
+                        {"dropped", dropped_}};
     SendAndClose(c, Response(200, "OK", "application/json", j.dump()));
     return;
   }

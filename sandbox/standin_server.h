@@ -8,10 +8,12 @@
 //                            "ERR 404 node not found" and close. Keep-alives carry the cluster id.
 //   GET  /api/v1/node[?user=NAME]  headscale-shaped JSON (id as string, nodeKey, machineKey,
 //                            user.name, online from live streams, lastSeen); 401 without the Bearer key
-//   GET  /health             {"status":"pass", "mode", "reloads", "cached_nodes", "streams"}
+//   GET  /health             {"status":"pass", "mode", "reloads", "cached_nodes", "streams", "dropped"}
 // Lookup modes: per-request (a DB query per connect, batched; headscale <= 0.26 and the cluster_id
 // fork) or cached (all rows loaded at start and on SIGHUP, like the >= 0.27 NodeStore: rows inserted
-// later are rejected until a reload). On disconnect of a node's last session it waits the grace period
+// later are rejected until a reload). With `reload_drops_streams` a reload behaves like a restart of
+// headscale (its only way to reload nodes): every connection is closed and every node starts offline,
+// so the devices of every tenant on this node reconnect. On disconnect of a node's last session it waits the grace period
 // (headscale: 10 s), then writes last_seen and the client's endpoints to the row.
 //
 // One epoll thread serves every connection (thousands of streams on two cores); one worker thread
@@ -43,6 +45,7 @@ struct StandinOptions {
   LookupMode mode = LookupMode::kPerRequest;
   int64_t keepalive_ms = 1000;
   int64_t disconnect_grace_ms = 10000;  // headscale waits up to 10 s for a reconnect
+  bool reload_drops_streams = false;    // SIGHUP acts as a restart: all connections close, all offline
   std::string ready_file;               // written (JSON: pid, listen) once serving
 };
 

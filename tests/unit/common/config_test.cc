@@ -129,9 +129,29 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"yaml_syntax", "clusters:\n", "clusters: [\n", {"invalid YAML at line"}},
         BadCase{"split_needs_cluster_dsn", "layout: shared", "layout: split",
                 {"clusters[0].dsn: required in split layout"}},
+        BadCase{"reload_drops_sessions_not_bool", "    cached_nodes: true\n",
+                "    cached_nodes: true\n    reload_drops_sessions: sometimes\n",
+                {"clusters[0].reload_drops_sessions: expected true or false", "line 11, column 28"}},
+        BadCase{"reload_drops_sessions_without_reload_command", "    backend: headscale-cluster4\n",
+                "    backend: headscale-cluster4\n    reload_drops_sessions: false\n",
+                {"clusters[1].reload_drops_sessions: set, but the cluster has no reload_command", "line 15, column 28"}},
         BadCase{"negative_reset_rate", "      conntrack_netns: lb\n", "      conntrack_netns: lb\n  reset_rate: -5\n",
                 {"sessions.reset_rate: -5 is out of range [0, 10000000]", "line 27, column 15"}}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// A reload is a restart unless the config says otherwise (headscale >= 0.27 reloads nodes only by
+// restarting); `false` is read as written.
+TEST(ConfigTest, ReloadDropsSessionsDefaultsToTrue) {
+  auto c = ParseConfig(kValid, "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->clusters[0].reload_drops_sessions);
+  std::string text = kValid;
+  std::string at = "    cached_nodes: true\n";
+  text.replace(text.find(at), at.size(), at + "    reload_drops_sessions: false\n");
+  c = ParseConfig(text, "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_FALSE(c->clusters[0].reload_drops_sessions);
+}
 
 TEST(ConfigTest, UpstreamUrlDefaultsToControlUrlAndIsChecked) {
   auto c = ParseConfig(kValid, "t.yaml");

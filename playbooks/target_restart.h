@@ -1,0 +1,41 @@
+// The cost of restarting a control plane: which devices of *other* tenants are online on it now
+// (a restart drops every control connection it holds, so those reconnect — collateral), and waiting
+// until they are back. Read from the control plane's own view, `GET /api/v1/node` (fields `online`
+// and `user.name`), through controlplane/HeadscaleClient.
+//
+// Thread-safety: functions; the HeadscaleClient passed in is used from the calling thread only.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "controlplane/headscale_client.h"
+
+namespace headshift {
+
+struct OnlineDevices {
+  std::map<std::string, std::string> by_id;  // node id -> "tenant/given_name"
+  std::map<std::string, int64_t> tenants;    // tenant -> devices online
+  int64_t count() const { return static_cast<int64_t>(by_id.size()); }
+};
+
+// The devices online on `api` now whose user is not `tenant`. Fails (never an empty answer) when
+// the API cannot be read: a caller must then report the count as unknown.
+StatusOr<OnlineDevices> OtherTenantsOnline(HeadscaleClient& api, const std::string& tenant);
+
+struct Reconnection {
+  int64_t reconnected = 0;              // devices of `before` online again
+  std::vector<std::string> stragglers;  // "tenant/given_name" not back by the deadline
+  double ms = 0;                        // from `since` until the last one was back (or the deadline)
+};
+
+// Polls `api` until every device of `before` is online again or `timeout` has passed. Call it once
+// the restarted control plane answers again (a device it lists as online is then back for real).
+Reconnection WaitBackOnline(HeadscaleClient& api, const OnlineDevices& before, std::chrono::milliseconds timeout,
+                            std::chrono::steady_clock::time_point since);
+
+}  // namespace headshift
