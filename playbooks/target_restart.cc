@@ -13,6 +13,14 @@ std::string NodeId(const ControlNode& n) { return n.id.empty() ? n.node_key : n.
 
 }  // namespace
 
+void OnlineDevices::KeepTenants(const std::set<std::string>& keep) {
+  for (auto it = by_id.begin(); it != by_id.end();) {
+    std::string tenant = it->second.substr(0, it->second.find('/'));
+    it = keep.count(tenant) ? std::next(it) : by_id.erase(it);
+  }
+  for (auto it = tenants.begin(); it != tenants.end();) it = keep.count(it->first) ? std::next(it) : tenants.erase(it);
+}
+
 StatusOr<OnlineDevices> OtherTenantsOnline(HeadscaleClient& api, const std::string& tenant) {
   auto nodes = api.ListNodes("");
   if (!nodes.ok()) return nodes.status();

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,8 @@ struct OnlineDevices {
   std::map<std::string, std::string> by_id;  // node id -> "tenant/given_name"
   std::map<std::string, int64_t> tenants;    // tenant -> devices online
   int64_t count() const { return static_cast<int64_t>(by_id.size()); }
+  // Drops the devices of tenants not in `keep`.
+  void KeepTenants(const std::set<std::string>& keep);
 };
 
 // The devices online on `api` now whose user is not `tenant`. Fails (never an empty answer) when

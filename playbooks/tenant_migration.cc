@@ -224,6 +224,49 @@ struct TenantMigration::Impl {
     return *online;
   }
 
+  // Keeps only the tenants whose rows live on `cluster` (the database's view). A control plane still
+  // lists a tenant that just moved away as online during its disconnect grace period (headscale:
+  // 10 s), yet those devices are on another cluster already and a restart does not touch them. When
+  // the database cannot say, the count is kept as it is (an overcount, never an undercount).
+  void KeepResidentTenants(const std::string& cluster, TargetRestartReport& tr, OnlineDevices* online) {
+    if (!tr.devices) return;
+    auto load = mover->Load();
+    if (!load.ok()) return;
+    std::set<std::string> resident;
+    if (auto it = load->devices.find(cluster); it != load->devices.end()) {
+      for (const auto& [t, n] : it->second) resident.insert(t);
+    }
+    int64_t kept = 0;
+    for (auto it = tr.tenants.begin(); it != tr.tenants.end();) {
+      if (resident.count(it->first)) {
+        kept += it->second;
+        ++it;
+      } else {
+        it = tr.tenants.erase(it);
+      }
+    }
+    tr.devices = kept;
+    if (online) online->KeepTenants(resident);
+  }
+
+  // The target_restart risk (and, with --no-target-restart, the refusal) of a planned reload.
+  void AddRestartRisk(const std::string& tenant, const TargetRestartReport& tr, bool no_target_restart,
+                      std::vector<Risk>& risks, std::vector<std::string>& problems) {
+    if (!tr.drops_sessions) return;
+    json details{{"cluster", tr.cluster},
+                 {"expected", tr.reload_needed},
+                 {"devices", tr.devices ? json(*tr.devices) : json()},
+                 {"tenants", tr.devices ? json(tr.tenants) : json()}};
+    if (!tr.devices) details["unknown_reason"] = tr.unknown_reason;
+    risks.push_back({"target_restart", tr.Describe(), details});
+    if (no_target_restart && tr.reload_needed) {
+      problems.push_back("target_restart: " + tr.Describe() + ", and --no-target-restart refuses that (fix: migrate " +
+                         tenant + " in a maintenance window without --no-target-restart, or to a cluster whose "
+                         "reload keeps its connections (clusters[].reload_drops_sessions: false); `headshift plan` "
+                         "shows the cost)");
+    }
+  }
+
   // Control planes: same Noise key, reachable; the target can be made to see new rows, and what
   // that reload costs (a restart: the target's other tenants' online devices reconnect); the
   // source's online devices (when `want_online`). Problems and risks in a fixed order.
@@ -234,7 +277,7 @@ struct TenantMigration::Impl {
     std::optional<TargetRestartReport> restart;
   };
   ControlPlanes CheckControlPlanes(const std::string& tenant, const std::string& from, const std::string& to,
-                                   bool want_online, bool no_target_restart) {
+                                   bool want_online) {
     ControlPlanes out;
     const ClusterConfig* target = config.FindCluster(to);
     std::string source_key, target_key;
@@ -260,24 +303,7 @@ struct TenantMigration::Impl {
       out.risks.push_back({"no_reload_command", msg, {{"cluster", to}}});
       out.problems.push_back(msg + " (fix: set clusters[" + to + "].reload_command, e.g. [systemctl, restart, headscale])");
     }
-    if (target && !target->reload_command.empty()) {
-      out.restart = PlanTargetRestart(tenant, *target);
-      const TargetRestartReport& tr = *out.restart;
-      if (tr.drops_sessions) {
-        json details{{"cluster", to},
-                     {"expected", tr.reload_needed},
-                     {"devices", tr.devices ? json(*tr.devices) : json()},
-                     {"tenants", tr.devices ? json(tr.tenants) : json()}};
-        if (!tr.devices) details["unknown_reason"] = tr.unknown_reason;
-        out.risks.push_back({"target_restart", tr.Describe(), details});
-        if (no_target_restart && tr.reload_needed) {
-          out.problems.push_back(
-              "target_restart: " + tr.Describe() + ", and --no-target-restart refuses that (fix: migrate " + tenant +
-              " in a maintenance window without --no-target-restart, or to a cluster whose reload keeps its "
-              "connections (clusters[].reload_drops_sessions: false); `headshift plan` shows the cost)");
-        }
-      }
-    }
+    if (target && !target->reload_command.empty()) out.restart = PlanTargetRestart(tenant, *target);
     auto source_api = Control(from);
     if (!source_api.ok()) {
       out.problems.push_back(source_api.status().message());
@@ -314,7 +340,7 @@ struct TenantMigration::Impl {
       return d;
     });
     auto control_task = std::async(std::launch::async, [&] {
-      return CheckControlPlanes(tenant, from, to, online_before != nullptr, opts.no_target_restart);
+      return CheckControlPlanes(tenant, from, to, online_before != nullptr);
     });
     struct HostCheck {
       Status refusal;  // NoPrivilege stops the preflight
@@ -369,6 +395,10 @@ struct TenantMigration::Impl {
     ControlPlanes cc = control_task.get();
     problems.insert(problems.end(), cc.problems.begin(), cc.problems.end());
     rep.risks.insert(rep.risks.end(), cc.risks.begin(), cc.risks.end());
+    if (cc.restart) {
+      KeepResidentTenants(to, *cc.restart, nullptr);  // after the database task: one user of the mover at a time
+      AddRestartRisk(tenant, *cc.restart, opts.no_target_restart, rep.risks, problems);
+    }
     rep.target_restart = cc.restart;
     if (online_before && cc.online) {
       *online_before = *cc.online;
@@ -448,6 +478,7 @@ struct TenantMigration::Impl {
         if (tr.drops_sessions) {
           tr.devices.reset();
           others = CountOtherTenants(run.ref.tenant, to, tr);
+          if (others) KeepResidentTenants(to, tr, &*others);
           if (forbid_restart) {
             tr.restarted = false;
             run.rep.target_restart = tr;

@@ -124,6 +124,10 @@ TEST(MigrationE2ERefusals, CachedControlPlaneWithReloadCommandMigrates) {
   auto r = lab.Headshift({"migrate", "hsa", "--to", "4", "--yes"});
   ASSERT_EQ(r.exit_code, 0) << r.json.dump(2) << r.err;
   EXPECT_TRUE(r.json.value("reloaded_target", false));
+  // The lab's SIGHUP reload keeps connections (reload_drops_sessions: false): reloaded, not restarted.
+  EXPECT_TRUE(r.json["target_restart"].value("reloaded", false)) << r.json.dump(2);
+  EXPECT_FALSE(r.json["target_restart"].value("restarted", true)) << r.json.dump(2);
+  EXPECT_EQ(r.json["collateral_detail"].value("target_restart", -1), 0);
   ExpectCleanCut(lab, "hsa", "4", {"hsb", "hsc"});
 }
 
