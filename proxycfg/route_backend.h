@@ -79,7 +79,8 @@ class RouteBackend {
 
   // Preflight: OK if headshift alone decides the tenant's route. Refused naming the file and key
   // when the router or a cluster service is defined in a file headshift does not own (Traefik
-  // applies the first definition and skips the rest) or the tenant's map key appears twice.
+  // applies the first definition and skips the rest) or the tenant's map key appears twice; Traefik:
+  // also Refused when any file of the directory does not parse (Traefik then applies no change).
   virtual Status CheckOwnership(const std::string& tenant) = 0;
 
   // Points the tenant's existing route at `cluster_id`. BadInput if the tenant has no route (use

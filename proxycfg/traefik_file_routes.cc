@@ -263,7 +263,22 @@ Status TraefikFileRoutes::CheckOwnership(const std::string& tenant) {
   if (!router.ok()) return router.status();
   auto scan = TraefikProviderDirectory::ScanFor(files_.dir(), OwnershipNames(*router));
   if (!scan.ok()) return scan.status();
-  return Ownership(*scan, tenant, *router);
+  HS_RETURN_IF_ERROR(Ownership(*scan, tenant, *router));
+  // While one file of the directory does not parse, Traefik applies no file-provider change at all
+  // (seen on Traefik 3.7: "collecting file configs: ...: yaml: ..."), so a flip could never go live.
+  // Preflight parses every file (ScanFor above parses only those naming the route) and refuses first.
+  auto full = TraefikProviderDirectory::Scan(files_.dir());
+  if (!full.ok()) return full.status();
+  if (!full->unparsable().empty()) {
+    std::string msg = "Traefik would not load a route change: files in " + files_.dir() + " do not parse: ";
+    for (size_t i = 0; i < full->unparsable().size(); ++i) {
+      const auto& e = full->unparsable()[i];
+      msg += (i ? "; " : "") + e.file + " (" + e.message + ")";
+    }
+    return Status::Refused(msg + " (while one is broken Traefik applies no file-provider change)",
+                           "fix or remove those files (Traefik's log names the same error), then run again");
+  }
+  return Status::Ok();
 }
 
 StatusOr<std::optional<Route>> TraefikFileRoutes::Get(const std::string& tenant) {

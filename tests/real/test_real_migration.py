@@ -201,11 +201,11 @@ class TraefikMigration(RealPeerLab):
         self.assertEqual(tenant_rows(lab, "4", "hsa"), 0)
         self.assert_untouched(res, "hsa")
 
-    def test_5_file_traefik_rejects_rolls_back(self):
+    def test_5_file_traefik_rejects_is_refused(self):
         lab = self.lab
         bad = lab.path("traefik", "dynamic", "zz-operator-broken.yml")
-        # An operator's file Traefik cannot load: Traefik keeps its last good configuration, so the flip
-        # never goes live; headshift must notice, roll back, and strand nobody.
+        # An operator's file real Traefik cannot load: Traefik then applies no file-provider change at all,
+        # so the flip could never go live. headshift must refuse before anything (no copy, no restart).
         with open(bad, "w") as f:
             f.write("http:\n  routers:\n    broken:\n      rule: Host(`x.demo.com`)\n      service: [unclosed\n")
         try:
@@ -213,15 +213,14 @@ class TraefikMigration(RealPeerLab):
                                                   "hsa", "--to", "4", "--yes"], settle_s=1.0)
         finally:
             os.unlink(bad)
-        self.assertEqual(res["exit_code"], 1, res["stdout"][-2000:])
+        self.assertEqual(res["exit_code"], 3, res["stdout"][-2000:])
+        self.assertIn("zz-operator-broken.yml", res["stdout"])
         self.assertEqual(tenant_rows(lab, "4", "hsa"), 0)
         self.assertEqual(tenant_rows(lab, "3", "hsa"), DEVICES)
-        t = res["tenants"]["hsa"]
-        self.assertEqual(t["reauth"], [])
-        self.assertEqual(t["unrecovered"], [])
-        self.assertEqual(res["identity"], {})
+        self.assert_untouched(res, "hsa")
+        self.assertEqual(res["tenants"]["hsb"]["disconnected"], [], "node 4 was restarted for a refused move")
         route = js(hs(lab, "route", "show", "hsa"))
-        self.assertIn("3", json.dumps(route))
+        self.assertIn("headscale-cluster3", json.dumps(route))
 
     def test_6_migrate_through_traefik(self):
         lab = self.lab

@@ -241,6 +241,21 @@ TEST_F(TraefikRoutesTest, CredentialsRefusedBeforeAnyWrite) {
   EXPECT_EQ(routes_->WaitLive("hsa", "3", std::chrono::milliseconds(5000)).code(), ExitCode::kBadInput);
 }
 
+TEST_F(TraefikRoutesTest, AnUnparsableFileAnywhereInTheDirectoryIsRefusedInPreflight) {
+  // Real Traefik (3.7) applies no file-provider change while any file of the directory fails to parse,
+  // even one naming nothing of the tenant's: preflight must refuse instead of flipping into a dead end.
+  RouteHsaTo3();
+  testing::WriteFile(dyn_ + "/zz-operator.yml", "http:\n  routers:\n    other:\n      service: [unclosed\n");
+  DirSnapshot before = SnapshotDir(dyn_);
+  Status st = routes_->CheckOwnership("hsa");
+  EXPECT_EQ(st.code(), ExitCode::kRefused);
+  EXPECT_NE(st.message().find(dyn_ + "/zz-operator.yml"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("do not parse"), std::string::npos) << st.message();
+  EXPECT_EQ(SnapshotDir(dyn_), before);
+  std::filesystem::remove(dyn_ + "/zz-operator.yml");
+  EXPECT_TRUE(routes_->CheckOwnership("hsa").ok());
+}
+
 TEST_F(TraefikRoutesTest, DuplicatesInOperatorFilesAreRefusedNamingFileAndKey) {
   RouteHsaTo3();
   std::filesystem::create_directories(dyn_ + "/sub");
