@@ -1,5 +1,6 @@
 #include "common/config.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -184,6 +185,23 @@ Config ParseRoot(const YAML::Node& root) {
     else throw ConfigError{m.Key("layout") + ": '" + layout + "' is not one of shared, split" + Where(m.Get("layout"))};
     c.database.dsn = m.Secret("dsn", c.database.layout == DbLayout::kShared);
     c.database.schema_profile = m.Str("schema_profile", false);
+    c.database.cluster_column = m.Str("cluster_column", false);
+    if (m.Has("cluster_column")) {
+      const std::string& cc = c.database.cluster_column;
+      bool ident = !cc.empty() && (std::isalpha(static_cast<unsigned char>(cc[0])) || cc[0] == '_');
+      for (char ch : cc) ident = ident && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_');
+      if (!ident) {
+        throw ConfigError{m.Key("cluster_column") + ": '" + cc + "' is neither a column name nor " + kNoClusterColumn +
+                          Where(m.Get("cluster_column"))};
+      }
+      if (c.database.NoClusterColumn() && c.database.layout != DbLayout::kSplit) {
+        throw ConfigError{m.Key("cluster_column") + ": none (stock headscale, no cluster column) needs " +
+                          m.Key("layout") + ": split (one database per cluster, the cluster is the DSN); the " +
+                          DbLayoutName(c.database.layout) +
+                          " layout tells clusters apart by that column, so set it to the column's name or remove it" +
+                          Where(m.Get("cluster_column"))};
+      }
+    }
     m.Finish();
   }
 

@@ -34,10 +34,18 @@ StatusOr<std::string> ResolveDsn(const SecretRef& ref, const std::string& what);
 enum class DbLayout { kShared, kSplit };
 const char* DbLayoutName(DbLayout l);
 
+// `database.cluster_column: none`: the tenant tables have no cluster column (stock headscale, one
+// database per node: the cluster is the DSN). Valid only with `layout: split`.
+inline constexpr const char* kNoClusterColumn = "none";
+
 struct DatabaseConfig {
   DbLayout layout = DbLayout::kShared;
   SecretRef dsn;               // shared layout: the one database (required there)
   std::string schema_profile;  // optional YAML schema profile; empty = built-in headscale profile
+  // Overrides the schema profile's cluster_column: "" = the profile's (cluster_id in the built-in one),
+  // kNoClusterColumn = none (split only), otherwise a column name.
+  std::string cluster_column;
+  bool NoClusterColumn() const { return cluster_column == kNoClusterColumn; }
 };
 
 struct ClusterConfig {

@@ -58,18 +58,19 @@ nlohmann::json MovePlan::ToJson() const {
   for (const auto& c : conflicts) conf.push_back(c.ToJson());
   return {{"tenant", tenant}, {"from", from},       {"to", to},           {"layout", layout},
           {"profile", profile}, {"cluster_column", cluster_column}, {"cluster_type", cluster_type},
-          {"tables", tabs},     {"rows", rows},     {"conflicts", conf},  {"ok", ok()}};
+          {"tables", tabs},     {"rows", rows},     {"conflicts", conf},  {"risks", risks}, {"ok", ok()}};
 }
 
 std::string MovePlan::ToText() const {
   std::ostringstream o;
   o << "tenant " << tenant << ": cluster " << from << " -> " << to << " (" << layout << " layout, profile "
-    << profile << ", " << cluster_column << " " << cluster_type << ")\n";
+    << profile << ", " << (cluster_column.empty() ? "no cluster column" : cluster_column + " " + cluster_type) << ")\n";
   for (const auto& t : tables) {
     o << "  " << t.table << ": " << t.rows << " row(s)";
     if (t.id_remaps) o << ", " << t.id_remaps << " id(s) taken on the target (remapped)";
     o << "\n";
   }
+  for (const auto& r : risks) o << "  risk: " << r << "\n";
   if (conflicts.empty()) {
     o << "no conflicts\n";
   } else {

@@ -44,10 +44,13 @@ struct MovePlan {
   std::string to;
   std::string layout;          // shared | split
   std::string profile;         // schema profile name
-  std::string cluster_column;
-  std::string cluster_type;    // text / bigint / ...
+  std::string cluster_column;  // "" = none (stock headscale, split layout: the database is the cluster)
+  std::string cluster_type;    // text / bigint / ... ("" without a cluster column)
   std::vector<TablePlan> tables;  // foreign-key order
   std::vector<Conflict> conflicts;
+  // What the move changes for the tenant without forbidding it, e.g. devices whose node id is taken on
+  // the target and that get a new one (tailscale's StableNodeID is headscale's nodes.id).
+  std::vector<std::string> risks;
 
   bool ok() const { return conflicts.empty(); }
   int64_t TotalRows() const;

@@ -49,6 +49,19 @@ void CompareSchemas(const SchemaProfile& profile, const Catalog& src, const Cata
   }
 }
 
+// The risk of devices getting a new node id: headscale's nodes.id is what tailscale clients know as
+// their StableNodeID (Self.ID) and what the headscale CLI/API address a node by.
+std::string NodeIdRisk(const std::string& tenant, const std::string& to, const std::string& device_table,
+                       int64_t remapped, int64_t devices, const IdMap& sample) {
+  std::vector<std::string> pairs;
+  for (const auto& [o, n] : sample) pairs.push_back(std::to_string(o) + "->" + std::to_string(n));
+  return std::to_string(remapped) + " of " + std::to_string(devices) + " device(s) of " + tenant +
+         " get a new node id on cluster " + to + " (their " + device_table + ".id is taken there; proposed " +
+         JoinStrings(pairs, ", ") + (remapped > static_cast<int64_t>(sample.size()) ? ", ..." : "") +
+         "): headscale's node id is the client's StableNodeID (tailscale Self.ID), so those devices and their "
+         "peers see a new node id, and scripts or API calls using the old ids must be updated";
+}
+
 }  // namespace
 
 StatusOr<MovePlan> Planner::Plan(const std::string& tenant, const std::string& from, const std::string& to) {
@@ -280,6 +293,9 @@ StatusOr<MovePlan> Planner::Plan(const std::string& tenant, const std::string& f
           int64_t next = mx.ok() ? mx->GetInt(0, 0) + 1 : 0;
           for (size_t i = 0; i < taken->size() && i < 5; ++i) {
             tp.remap_sample.push_back({(*taken)[i], next + static_cast<int64_t>(i)});
+          }
+          if (t.name == ctx_.profile().device_table) {
+            plan.risks.push_back(NodeIdRisk(tenant, to, t.name, tp.id_remaps, tp.rows, tp.remap_sample));
           }
         }
       }

@@ -72,7 +72,7 @@ std::vector<std::string> RowSql::MappedExprs(const TenantTable& t, const std::st
       }
     }
     if (done) continue;
-    if (c == schema_.cluster_column() && !to_cluster.empty()) {
+    if (!to_cluster.empty() && !schema_.cluster_column().empty() && c == schema_.cluster_column()) {
       out.push_back(ClusterValue(to_cluster));
       continue;
     }

@@ -84,6 +84,10 @@ SchemaProfile Parse(const YAML::Node& root) {
   Reader r(root, "");
   p.name = r.Str("profile", true);
   p.cluster_column = r.Str("cluster_column", true);
+  if (p.cluster_column == kNoClusterColumn) {
+    p.cluster_column.clear();
+    p.forbidden_cluster_column = "cluster_id";
+  }
   {
     Reader t(r.Get("tenant"), "tenant");
     p.root_table = t.Str("table", true);
@@ -161,6 +165,11 @@ SchemaProfile Parse(const YAML::Node& root) {
 
 }  // namespace
 
+std::string SchemaProfile::DescribeClusterColumn(const std::string& type) const {
+  if (!HasClusterColumn()) return kStockLayoutLabel;
+  return cluster_column + (type.empty() ? "" : " " + type);
+}
+
 bool SchemaProfile::IsTenantTable(const std::string& t) const {
   if (t == root_table) return true;
   return std::any_of(tables.begin(), tables.end(), [&](const ProfileTable& p) { return p.table == t; });
@@ -215,6 +224,29 @@ StatusOr<SchemaProfile> LoadSchemaProfile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ParseSchemaProfile(ss.str(), path);
+}
+
+Status CheckProfileLayout(const SchemaProfile& profile, DbLayout layout) {
+  if (profile.HasClusterColumn() || layout == DbLayout::kSplit) return Status::Ok();
+  return Status::BadInput(
+      "database.cluster_column: none (schema profile " + profile.origin +
+          ": no cluster column) needs database.layout: split, but the layout is shared",
+      "stock headscale has one database per node: use database.layout: split with clusters[].dsn_env; the shared "
+      "layout needs the cluster column (remove database.cluster_column: none, or name the column)");
+}
+
+StatusOr<SchemaProfile> LoadConfiguredProfile(const DatabaseConfig& db) {
+  auto p = LoadSchemaProfile(db.schema_profile);
+  if (!p.ok()) return p.status();
+  if (db.NoClusterColumn()) {
+    if (p->HasClusterColumn()) p->forbidden_cluster_column = p->cluster_column;
+    p->cluster_column.clear();
+  } else if (!db.cluster_column.empty()) {
+    p->cluster_column = db.cluster_column;
+    p->forbidden_cluster_column.clear();
+  }
+  HS_RETURN_IF_ERROR(CheckProfileLayout(*p, db.layout));
+  return p;
 }
 
 }  // namespace headshift::migrate

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/config.h"
 #include "common/status.h"
 
 namespace headshift::migrate {
@@ -34,7 +35,14 @@ struct ProfileTable {
 struct SchemaProfile {
   std::string name;                    // shown in plans, e.g. "headscale"
   std::string origin;                  // file path, or "built-in"
-  std::string cluster_column;          // e.g. cluster_id
+  // The column telling clusters apart (e.g. cluster_id). Empty = none: stock headscale, where every
+  // node has a database of its own and the cluster is the DSN (split layout only); written
+  // `cluster_column: none` in a profile or `database.cluster_column: none` in headshift.yaml.
+  std::string cluster_column;
+  // With no cluster column: the column a multi-cluster fork would have (the profile's cluster_column
+  // that database.cluster_column: none switched off, else cluster_id). A database that has it on the
+  // tenant root is refused (the copy would not rewrite it).
+  std::string forbidden_cluster_column;
   std::string root_table;              // e.g. users
   std::string root_key;                // e.g. name
   std::string device_table;            // e.g. nodes (must be the root or a tenant table)
@@ -46,6 +54,9 @@ struct SchemaProfile {
   // Columns a database version lacks are ignored, so one profile covers every headscale version.
   std::map<std::string, std::set<std::string>> secret_columns;
 
+  bool HasClusterColumn() const { return !cluster_column.empty(); }
+  // "cluster_id bigint", or "no cluster column (stock headscale, split layout)": for plans and doctor.
+  std::string DescribeClusterColumn(const std::string& type) const;
   bool IsTenantTable(const std::string& t) const;
   bool IsSecretColumn(const std::string& table, const std::string& column) const;
   bool IsStatic(const std::string& t) const;
@@ -63,6 +74,16 @@ const std::map<std::string, std::set<std::string>>& BuiltinSecretColumns();
 StatusOr<SchemaProfile> ParseSchemaProfile(const std::string& yaml_text, const std::string& origin);
 // `path` empty = the built-in headscale profile; otherwise reads and parses the file.
 StatusOr<SchemaProfile> LoadSchemaProfile(const std::string& path);
+// The profile a config uses: LoadSchemaProfile(db.schema_profile) with db.cluster_column applied, checked
+// against the layout by CheckProfileLayout().
+StatusOr<SchemaProfile> LoadConfiguredProfile(const DatabaseConfig& db);
+// BadInput (exit 2) naming the key when the profile has no cluster column but the layout is shared (one
+// database holding every cluster's rows needs the column to tell them apart).
+Status CheckProfileLayout(const SchemaProfile& profile, DbLayout layout);
+
+// What a database without a cluster column is called in plans and doctor output.
+inline constexpr const char* kStockLayoutLabel = "no cluster column (stock headscale, split layout)";
+
 // The text of the built-in profile (migrate/profiles/headscale.yaml).
 const std::string& DefaultSchemaProfileYaml();
 

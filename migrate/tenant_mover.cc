@@ -13,12 +13,13 @@
 namespace headshift::migrate {
 
 StatusOr<std::unique_ptr<TenantMover>> TenantMover::Open(const Config& config) {
-  auto profile = LoadSchemaProfile(config.database.schema_profile);
+  auto profile = LoadConfiguredProfile(config.database);
   if (!profile.ok()) return profile.status();
   return Open(config, *profile);
 }
 
 StatusOr<std::unique_ptr<TenantMover>> TenantMover::Open(const Config& config, const SchemaProfile& profile) {
+  HS_RETURN_IF_ERROR(CheckProfileLayout(profile, config.database.layout));
   auto dbs = ClusterDatabases::Open(config);
   if (!dbs.ok()) return dbs.status();
   std::unique_ptr<TenantMover> m(new TenantMover());

@@ -39,7 +39,8 @@ namespace headshift::migrate {
 class TenantMover {
  public:
   // Resolves the DSNs and loads the schema profile (database.schema_profile, or the built-in headscale
-  // one). Connects lazily. BadInput on a missing secret or an invalid profile.
+  // one, with database.cluster_column applied). Connects lazily. BadInput on a missing secret, an invalid
+  // profile, or no cluster column in the shared layout.
   static StatusOr<std::unique_ptr<TenantMover>> Open(const Config& config);
   // Same, with an explicit profile (tests, tools).
   static StatusOr<std::unique_ptr<TenantMover>> Open(const Config& config, const SchemaProfile& profile);

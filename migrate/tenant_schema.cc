@@ -79,7 +79,18 @@ StatusOr<TenantSchema> TenantSchema::Resolve(const SchemaProfile& profile, const
     for (const auto& c : info->columns) {
       if (!c.generated) t.columns.push_back(c);
     }
-    if (const ColumnInfo* cc = info->Find(profile.cluster_column)) {
+    if (!profile.HasClusterColumn()) {
+      // Stock headscale: the database is the cluster. A fork's cluster column here would keep the
+      // source's value on the target (nothing rewrites it), so such a database is refused.
+      if (t.root && !profile.forbidden_cluster_column.empty() && info->Find(profile.forbidden_cluster_column)) {
+        return Status::BadInput("tenant root table " + name + " has a " + profile.forbidden_cluster_column +
+                                    " column, but the configuration says there is no cluster column "
+                                    "(database.cluster_column: none)",
+                                "this is a multi-cluster fork schema: remove database.cluster_column: none (or set it "
+                                "to " + profile.forbidden_cluster_column + ") so the copy rewrites " +
+                                    profile.forbidden_cluster_column);
+      }
+    } else if (const ColumnInfo* cc = info->Find(profile.cluster_column)) {
       t.has_cluster_column = true;
       if (s.cluster_type_.empty()) {
         s.cluster_type_ = cc->type;
@@ -90,7 +101,8 @@ StatusOr<TenantSchema> TenantSchema::Resolve(const SchemaProfile& profile, const
       }
     } else if (t.root) {
       return Status::BadInput("tenant root table " + name + " has no " + profile.cluster_column + " column",
-                              "this database is not a multi-cluster headscale schema, or " + kProfileFix);
+                              "stock headscale has no cluster column (one database per node, the cluster is the "
+                              "DSN): set database.cluster_column: none with database.layout: split; or " + kProfileFix);
     }
     // Foreign keys: into tenant tables (remapped) or elsewhere (must exist on the target).
     for (const auto& fk : info->foreign_keys) {

@@ -49,7 +49,8 @@ class TenantSchema {
  public:
   // BadInput naming the table/column when the database does not match the profile: a missing table
   // or column, a key that is not one integer column, an owner without a foreign key or `references`,
-  // a cluster column with different types across tables, a foreign-key cycle between tenant tables.
+  // a cluster column with different types across tables, a foreign-key cycle between tenant tables, a
+  // root without the profile's cluster column, or (profile without one) a root with a fork's cluster_id.
   static StatusOr<TenantSchema> Resolve(const SchemaProfile& profile, const Catalog& catalog);
 
   const SchemaProfile& profile() const { return profile_; }
@@ -57,8 +58,9 @@ class TenantSchema {
   const std::vector<TenantTable>& tables() const { return tables_; }
   const TenantTable* Find(const std::string& table) const;
   const TenantTable& root() const { return tables_.front(); }
+  // "" when the profile has no cluster column (stock headscale, split layout): then no table has one.
   const std::string& cluster_column() const { return profile_.cluster_column; }
-  // format_type() of the cluster column ("text", "bigint", "integer", ...).
+  // format_type() of the cluster column ("text", "bigint", "integer", ...; "" without one).
   const std::string& cluster_type() const { return cluster_type_; }
   bool ClusterIsInteger() const;
   // Tables outside the profile (and not static, not headshift_*) that have a foreign key into a tenant

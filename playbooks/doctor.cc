@@ -17,6 +17,7 @@
 #include "common/pg.h"
 #include "controlplane/headscale_client.h"
 #include "dataplane/kernel_probe.h"
+#include "migrate/schema_profile.h"
 #include "proxycfg/haproxy_runtime_client.h"
 
 namespace headshift {
@@ -93,7 +94,8 @@ DoctorCheck CheckNetns(const std::string& host, const std::string& netns) {
   return c;
 }
 
-DoctorCheck CheckDatabase(const std::string& label, const std::string& dsn, int64_t timeout_ms) {
+DoctorCheck CheckDatabase(const std::string& label, const std::string& dsn, int64_t timeout_ms,
+                          const ClusterColumnExpectation& expect) {
   DoctorCheck c{"database[" + label + "]", false, false, "", ""};
   // The DSN is logged for debugging (host, port, dbname); the redacting sink masks its password.
   spdlog::debug("doctor: connecting to database[{}] with DSN '{}'", label, dsn);
@@ -103,42 +105,55 @@ DoctorCheck CheckDatabase(const std::string& label, const std::string& dsn, int6
     c.hint = conn.status().hint();
     return c;
   }
+  const bool stock = expect.column.empty();
+  // The column looked for: the cluster column, or (stock) the fork's column that must not be there.
+  const std::string column = stock ? expect.forbidden : expect.column;
   auto r = (*conn)->Exec(
-      "SELECT t.table_name, c.data_type FROM (VALUES ('users'),('nodes'),('pre_auth_keys')) AS t(table_name) "
+      "SELECT t.table_name, it.table_name IS NOT NULL, c.data_type FROM (VALUES ('users'),('nodes'),('pre_auth_keys')) "
+      "AS t(table_name) "
       "LEFT JOIN information_schema.tables it ON it.table_name = t.table_name AND it.table_schema = current_schema() "
       "LEFT JOIN information_schema.columns c ON c.table_name = t.table_name AND c.table_schema = current_schema() "
-      "AND c.column_name = 'cluster_id' WHERE TRUE ORDER BY 1");
+      "AND c.column_name = $1 ORDER BY 1",
+      {column});
   if (!r.ok()) {
     c.detail = r.status().message();
     return c;
   }
-  auto present = (*conn)->Exec(
-      "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
-      "AND table_name IN ('users','nodes','pre_auth_keys')");
-  std::map<std::string, bool> exists;
-  if (present.ok()) {
-    for (int i = 0; i < present->rows(); ++i) exists[present->Get(i, 0)] = true;
-  }
-  std::string missing_tables, missing_col, types;
+  std::string missing_tables, without, with;
   for (int i = 0; i < r->rows(); ++i) {
     std::string t = r->Get(i, 0);
-    if (!exists[t]) {
+    if (r->Get(i, 1) != "t") {
       missing_tables += (missing_tables.empty() ? "" : ", ") + t;
-    } else if (r->IsNull(i, 1)) {
-      missing_col += (missing_col.empty() ? "" : ", ") + t;
+    } else if (r->IsNull(i, 2)) {
+      without += (without.empty() ? "" : ", ") + t;
     } else {
-      types += (types.empty() ? "" : ", ") + t + ".cluster_id " + r->Get(i, 1);
+      with += (with.empty() ? "" : ", ") + t + "." + column + " " + r->Get(i, 2);
     }
+  }
+  std::string version;
+  auto has_versions = (*conn)->Exec("SELECT to_regclass('database_versions') IS NOT NULL");
+  if (has_versions.ok() && has_versions->Get(0, 0) == "t") {  // headscale >= 0.29 records its version
+    auto v = (*conn)->Exec("SELECT version FROM database_versions ORDER BY id DESC LIMIT 1");
+    if (v.ok() && v->rows() > 0) version = "; headscale " + v->Get(0, 0) + " (database_versions)";
   }
   if (!missing_tables.empty()) {
     c.detail = "connected, but headscale tables are missing: " + missing_tables;
     c.hint = "point the DSN at the headscale database (run headscale once to create its schema)";
-  } else if (!missing_col.empty()) {
-    c.detail = "connected, but no cluster_id column on: " + missing_col;
-    c.hint = "this is a single-node headscale schema; add cluster_id (TEXT or integer) to users, nodes, pre_auth_keys";
+  } else if (stock && !with.empty()) {
+    c.detail = "connected, but database.cluster_column is none and the tables have a cluster column: " + with;
+    c.hint = "this is the multi-cluster fork's schema: remove database.cluster_column: none (or set it to " + column +
+             ") so a copy rewrites " + column;
+  } else if (stock) {
+    c.ok = true;
+    c.detail = "connected; " + std::string(migrate::kStockLayoutLabel) + version;
+  } else if (!without.empty()) {
+    c.detail = "connected, but no " + column + " column on: " + without;
+    c.hint = "stock headscale has no cluster column (one database per node): set database.layout: split and "
+             "database.cluster_column: none; for the multi-cluster fork add " + column +
+             " (TEXT or integer) to users, nodes, pre_auth_keys";
   } else {
     c.ok = true;
-    c.detail = "connected; " + types;
+    c.detail = "connected; " + with + version;
   }
   return c;
 }
@@ -278,13 +293,20 @@ DoctorReport RunDoctor(const Config* config) {
     rep.checks.push_back(CheckNetns(h.name, h.netns));
     if (!h.conntrack_netns.empty()) rep.checks.push_back(CheckNetns(h.name + ".conntrack", h.conntrack_netns));
   }
+  ClusterColumnExpectation expect;
+  if (auto profile = migrate::LoadConfiguredProfile(config->database); !profile.ok()) {
+    rep.checks.push_back({"schema_profile", false, false, profile.status().message(), profile.status().hint()});
+  } else {
+    expect.column = profile->cluster_column;
+    expect.forbidden = profile->forbidden_cluster_column;
+  }
   auto check_dsn = [&](const std::string& label, const SecretRef& ref) {
     auto dsn = ResolveDsn(ref, label);
     if (!dsn.ok()) {
       rep.checks.push_back({"database[" + label + "]", false, false, dsn.status().message(), dsn.status().hint()});
       return;
     }
-    rep.checks.push_back(CheckDatabase(label, *dsn, config->timeouts.db_connect_ms));
+    rep.checks.push_back(CheckDatabase(label, *dsn, config->timeouts.db_connect_ms, expect));
   };
   if (config->database.layout == DbLayout::kShared) {
     check_dsn("shared", config->database.dsn);

@@ -34,8 +34,18 @@ DoctorReport RunDoctor(const Config* config);
 // Individual checks, exposed for tests.
 DoctorCheck CheckCapNetAdmin();
 DoctorCheck CheckNetns(const std::string& host, const std::string& netns);
-// Connects with `dsn` and looks for users/nodes/pre_auth_keys with a cluster_id column.
-DoctorCheck CheckDatabase(const std::string& label, const std::string& dsn, int64_t timeout_ms);
+// What the tenant tables' cluster column must look like (from the schema profile and
+// database.cluster_column).
+struct ClusterColumnExpectation {
+  std::string column = "cluster_id";  // "" = none: stock headscale, split layout (the DSN is the cluster)
+  std::string forbidden;              // with none: a fork's column that must be absent (e.g. cluster_id)
+};
+// Connects with `dsn` and looks for users/nodes/pre_auth_keys: with their cluster column (its type is
+// reported), or, when none is expected, without the fork's column ("no cluster column (stock headscale,
+// split layout)"). A column configured but absent, or present but configured as none, fails naming the
+// database.cluster_column setting that fixes it. Reports the headscale version in database_versions.
+DoctorCheck CheckDatabase(const std::string& label, const std::string& dsn, int64_t timeout_ms,
+                          const ClusterColumnExpectation& expect = {});
 // Fetches /key from every cluster and checks they all report the same Noise public key.
 std::vector<DoctorCheck> CheckNoiseKeys(const Config& config);
 DoctorCheck CheckProxy(const Config& config);

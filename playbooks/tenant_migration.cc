@@ -368,6 +368,7 @@ struct TenantMigration::Impl {
     const migrate::MovePlan& p = db.pre.ok() ? *db.pre : db.plan;
     rep.layout = p.layout.empty() ? DbLayoutName(config.database.layout) : p.layout;
     for (const auto& t : p.tables) rep.rows[t.table] = t.rows;
+    for (const auto& r : p.risks) rep.risks.push_back(Risk{"node_ids", r, nlohmann::json::object()});
     for (const auto& c : p.conflicts) {
       rep.conflicts.push_back(c.ToJson());
       problems.push_back(c.message + (c.fix.empty() ? "" : " (fix: " + c.fix + ")"));
@@ -424,6 +425,12 @@ struct TenantMigration::Impl {
     auto r = mover->Copy(run.ref);
     if (!r.ok()) return r.status();
     for (const auto& t : r->tables) run.rep.rows[t.table] = t.rows;
+    const std::string& devices = mover->profile().device_table;
+    if (auto it = r->remaps.find(devices); it != r->remaps.end() && !it->second.empty()) {
+      run.rep.warnings.push_back(std::to_string(it->second.size()) + " device(s) of " + run.ref.tenant +
+                                 " got a new node id on cluster " + run.ref.to + " (" + devices +
+                                 ".id was taken there): clients see a new StableNodeID");
+    }
     return r->ToJson();
   }
 

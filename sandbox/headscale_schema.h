@@ -1,5 +1,7 @@
-// The headscale v0.26–v0.29 PostgreSQL schema as GORM creates it (research/headscale.md §1.2),
-// plus the `cluster_id` column of the multi-node fork on users, nodes and pre_auth_keys.
+// The headscale v0.29.3 PostgreSQL schema exactly as that release creates it (GORM AutoMigrate +
+// InitSchema indexes, compared against `pg_dump -s` of a database the real binary made; README
+// "Stock headscale"), optionally plus the `cluster_id` column of the multi-node fork on users, nodes
+// and pre_auth_keys (and the fork's indexes).
 // Used by the sandbox lab, the tests and the benchmarks to create headscale-shaped databases.
 #pragma once
 
@@ -14,7 +16,7 @@ enum class ClusterIdType { kText, kBigint };
 
 struct SchemaOptions {
   ClusterIdType cluster_id_type = ClusterIdType::kBigint;
-  bool with_cluster_id = true;  // false: a stock single-node headscale schema
+  bool with_cluster_id = true;  // false: stock headscale v0.29.3, byte for byte (no cluster column)
 };
 
 // CREATE TABLE statements (users, pre_auth_keys, api_keys, nodes, policies, migrations,

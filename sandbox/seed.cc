@@ -14,13 +14,18 @@ std::string AddToIpv4(const std::string& base, uint32_t n) {
 }
 
 Status SeedTenants(PgConn& conn, const SeedSpec& spec) {
-  const std::string cid_cast = spec.cluster_id_is_text ? "$2::text" : "$2::bigint";
+  // The fork's cluster column and its value ($2), leading each INSERT's lists. A stock schema has no
+  // such column: $2 is then bound by an unused CTE, so every statement keeps one parameter list.
+  const std::string with = spec.with_cluster_id ? "" : "WITH seed_cluster AS (SELECT $2::text) ";
+  const std::string cid_col = spec.with_cluster_id ? "cluster_id, " : "";
+  const std::string cid_val =
+      spec.with_cluster_id ? std::string(spec.cluster_id_is_text ? "$2::text" : "$2::bigint") + ", " : "";
   HS_RETURN_IF_ERROR(conn.ExecScript("BEGIN"));
   for (const auto& t : spec.tenants) {
     // The user (tenant root).
-    auto u = conn.Exec("INSERT INTO users (created_at, updated_at, name, display_name, email, provider, cluster_id) "
-                       "VALUES (now(), now(), $1, initcap($1), $1 || '@example.com', '', " + cid_cast +
-                       ") RETURNING id",
+    auto u = conn.Exec(with + "INSERT INTO users (" + cid_col + "created_at, updated_at, name, display_name, email, "
+                       "provider) VALUES (" + cid_val + "now(), now(), $1, initcap($1), $1 || '@example.com', '') "
+                       "RETURNING id",
                        {t.name, t.cluster_id});
     if (!u.ok()) {
       (void)conn.ExecScript("ROLLBACK");
@@ -29,8 +34,8 @@ Status SeedTenants(PgConn& conn, const SeedSpec& spec) {
     std::string user_id = u->Get(0, 0);
     // Pre-auth keys: hskey-auth-<12-char prefix>; only prefix + bcrypt-like hash are stored.
     auto k = conn.Exec(
-        "INSERT INTO pre_auth_keys (cluster_id, key, prefix, hash, user_id, reusable, ephemeral, used, tags, "
-        "expiration, created_at) SELECT " + cid_cast + ", '', substr(md5($1 || ':pak:' || g), 1, 12), "
+        with + "INSERT INTO pre_auth_keys (" + cid_col + "key, prefix, hash, user_id, reusable, ephemeral, used, tags, "
+        "expiration, created_at) SELECT " + cid_val + "'', substr(md5($1 || ':pak:' || g), 1, 12), "
         "decode(md5($1 || ':hash:' || g) || md5($1 || ':hash2:' || g), 'hex'), $3::bigint, true, false, true, '[]', "
         "now() + interval '90 days', now() - interval '30 days' FROM generate_series(1, $4::int) g RETURNING id",
         {t.name, t.cluster_id, user_id, std::to_string(std::max(1, t.pre_auth_keys))});
@@ -41,10 +46,10 @@ Status SeedTenants(PgConn& conn, const SeedSpec& spec) {
     std::string auth_key_id = k->Get(0, 0);
     // Nodes. i runs 0..devices-1; tailnet index = ip_offset + i + 1.
     std::string sql =
-        "INSERT INTO nodes (cluster_id, machine_key, node_key, disco_key, endpoints, host_info, ipv4, ipv6, hostname, "
-        "given_name, user_id, register_method, tags, auth_key_id, last_seen, expiry, approved_routes, created_at, "
-        "updated_at) "
-        "SELECT " + cid_cast + ", "
+        with + "INSERT INTO nodes (" + cid_col +
+        "machine_key, node_key, disco_key, endpoints, host_info, ipv4, ipv6, hostname, given_name, user_id, "
+        "register_method, tags, auth_key_id, last_seen, expiry, approved_routes, created_at, updated_at) "
+        "SELECT " + cid_val +
         "'mkey:' || md5($1 || ':m:' || i) || md5($1 || ':m2:' || i), "
         "'nodekey:' || md5($1 || ':n:' || i) || md5($1 || ':n2:' || i), "
         "'discokey:' || md5($1 || ':d:' || i) || md5($1 || ':d2:' || i), "

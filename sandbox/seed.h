@@ -34,6 +34,7 @@ struct SeedTenant {
 struct SeedSpec {
   std::vector<SeedTenant> tenants;
   bool cluster_id_is_text = false;  // must match the column type
+  bool with_cluster_id = true;      // false: a stock headscale schema (no cluster column; the DSN is the cluster)
 };
 
 // Inserts the tenants into `conn` (one database: shared layout, or one cluster's DB in split).

@@ -80,7 +80,10 @@ Lab MakeLab(const std::string& name, const LabOptions& opts, const std::vector<s
   lab.name = name;
   lab.split = opts.split;
   lab.text_ids = opts.text_ids;
-  sandbox::SchemaOptions so{opts.text_ids ? sandbox::ClusterIdType::kText : sandbox::ClusterIdType::kBigint, true};
+  lab.stock = opts.stock;
+  EXPECT_TRUE(!opts.stock || opts.split) << "a stock headscale lab has one database per cluster";
+  sandbox::SchemaOptions so{opts.text_ids ? sandbox::ClusterIdType::kText : sandbox::ClusterIdType::kBigint,
+                            !opts.stock};
   static int counter = 0;
   std::string prefix = "hs_mig_" + std::to_string(getpid()) + "_" + std::to_string(++counter) + "_";
   if (!opts.split) {
@@ -108,6 +111,7 @@ Lab MakeLab(const std::string& name, const LabOptions& opts, const std::vector<s
   for (const auto& t : tenants) {
     auto& spec = specs[lab.dsn.at(t.cluster_id)];
     spec.cluster_id_is_text = opts.text_ids;
+    spec.with_cluster_id = !opts.stock;
     spec.tenants.push_back(t);
   }
   for (auto& [d, spec] : specs) {
@@ -119,6 +123,7 @@ Lab MakeLab(const std::string& name, const LabOptions& opts, const std::vector<s
   // The config, with DSNs in environment variables.
   Config& cfg = lab.config;
   cfg.database.layout = opts.split ? DbLayout::kSplit : DbLayout::kShared;
+  if (opts.stock) cfg.database.cluster_column = kNoClusterColumn;
   for (const auto& c : opts.clusters) {
     std::string env = "HS_MIGRATE_TEST_DSN_" + std::to_string(counter) + "_" + c;
     setenv(env.c_str(), lab.dsn[c].c_str(), 1);

@@ -20,6 +20,7 @@ struct Lab {
   std::string name;
   bool split = false;
   bool text_ids = false;
+  bool stock = false;  // no cluster column (LabOptions::stock)
   std::map<std::string, std::string> dsn;  // cluster id -> DSN (shared: the same for all)
   Config config;
 
@@ -41,6 +42,8 @@ struct LabOptions {
   // Split only: first id of each table's sequence per cluster (e.g. {"4", 100000} keeps ids disjoint).
   std::map<std::string, int64_t> id_start;
   std::string journal_location = "shared";  // split without a shared database forces "target"
+  // Stock headscale v0.29.3 (split only): no cluster column in the schema, `database.cluster_column: none`.
+  bool stock = false;
 };
 
 // Creates the databases (named after `name`), the schema, and seeds `tenants` (each into the database of

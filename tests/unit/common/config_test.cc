@@ -135,6 +135,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"reload_drops_sessions_without_reload_command", "    backend: headscale-cluster4\n",
                 "    backend: headscale-cluster4\n    reload_drops_sessions: false\n",
                 {"clusters[1].reload_drops_sessions: set, but the cluster has no reload_command", "line 15, column 28"}},
+        BadCase{"no_cluster_column_in_shared_layout", "  dsn_env: HS_TEST_DSN\n",
+                "  dsn_env: HS_TEST_DSN\n  cluster_column: none\n",
+                {"database.cluster_column: none (stock headscale, no cluster column) needs database.layout: split",
+                 "line 4, column 19"}},
+        BadCase{"cluster_column_not_a_name", "  dsn_env: HS_TEST_DSN\n",
+                "  dsn_env: HS_TEST_DSN\n  cluster_column: \"cluster id\"\n",
+                {"database.cluster_column: 'cluster id' is neither a column name nor none", "line 4"}},
         BadCase{"negative_reset_rate", "      conntrack_netns: lb\n", "      conntrack_netns: lb\n  reset_rate: -5\n",
                 {"sessions.reset_rate: -5 is out of range [0, 10000000]", "line 27, column 15"}}),
     [](const auto& info) { return std::string(info.param.name); });
@@ -151,6 +158,41 @@ TEST(ConfigTest, ReloadDropsSessionsDefaultsToTrue) {
   c = ParseConfig(text, "t.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_FALSE(c->clusters[0].reload_drops_sessions);
+}
+
+// Stock headscale: one database per node (split), no cluster column; the default is the profile's.
+TEST(ConfigTest, StockHeadscaleSplitLayoutWithoutClusterColumn) {
+  const std::string stock =
+      "database:\n  layout: split\n  cluster_column: none\n"
+      "clusters:\n"
+      "  - {id: a, control_url: 'http://10.0.0.1:8080', backend: hs-a, dsn_env: HS_A}\n"
+      "  - {id: b, control_url: 'http://10.0.0.2:8080', backend: hs-b, dsn_env: HS_B}\n"
+      "proxy: {kind: haproxy, haproxy: {runtime_socket: /run/h.sock, map_file: /etc/h.map}}\n";
+  auto c = ParseConfig(stock, "stock.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->database.layout, DbLayout::kSplit);
+  EXPECT_TRUE(c->database.NoClusterColumn());
+  EXPECT_EQ(c->journal.location, "target");  // no shared database
+  auto fork = ParseConfig(kValid, "t.yaml");
+  ASSERT_TRUE(fork.ok());
+  EXPECT_EQ(fork->database.cluster_column, "");  // the schema profile's (cluster_id)
+  EXPECT_FALSE(fork->database.NoClusterColumn());
+}
+
+TEST(ConfigTest, NoClusterColumnWithSharedLayoutIsExit2BeforeAnythingConnects) {
+  std::string path = testing::WriteTempFile(
+      "stock-shared.yaml",
+      "database: {layout: shared, dsn_env: HS_NOT_SET_ANYWHERE, cluster_column: none}\n"
+      "clusters: [{id: '3', control_url: 'http://127.0.0.1:1', backend: b3}, "
+      "{id: '4', control_url: 'http://127.0.0.1:1', backend: b4}]\n"
+      "proxy: {kind: haproxy, haproxy: {runtime_socket: /nonexistent/h.sock, map_file: /nonexistent/t.map}}\n");
+  for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
+           {"--json", "--config", path, "doctor"}, {"--json", "--config", path, "plan", "hsa", "--to", "4"}}) {
+    auto r = testing::RunHeadshift(cmd);
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_NE(r.out.find("database.cluster_column: none"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("database.layout: split"), std::string::npos) << r.out;
+  }
 }
 
 TEST(ConfigTest, UpstreamUrlDefaultsToControlUrlAndIsChecked) {

@@ -66,6 +66,45 @@ secret_columns:
   EXPECT_TRUE(p->tables[1].owners[0].references.empty());
 }
 
+// database.cluster_column overrides the profile's: `none` (stock headscale, split only) or a name.
+TEST(SchemaProfileTest, ConfiguredClusterColumnOverridesTheProfile) {
+  DatabaseConfig db;
+  db.layout = DbLayout::kSplit;
+  db.cluster_column = kNoClusterColumn;
+  auto stock = LoadConfiguredProfile(db);
+  ASSERT_TRUE(stock.ok()) << stock.status().ToString();
+  EXPECT_FALSE(stock->HasClusterColumn());
+  EXPECT_EQ(stock->cluster_column, "");
+  EXPECT_EQ(stock->forbidden_cluster_column, "cluster_id");  // a fork's column is refused, not ignored
+  EXPECT_EQ(stock->DescribeClusterColumn(""), "no cluster column (stock headscale, split layout)");
+
+  db.cluster_column = "tenant_cluster";
+  auto renamed = LoadConfiguredProfile(db);
+  ASSERT_TRUE(renamed.ok());
+  EXPECT_EQ(renamed->cluster_column, "tenant_cluster");
+  EXPECT_EQ(renamed->DescribeClusterColumn("text"), "tenant_cluster text");
+
+  db.cluster_column.clear();
+  auto builtin = LoadConfiguredProfile(db);
+  ASSERT_TRUE(builtin.ok());
+  EXPECT_EQ(builtin->cluster_column, "cluster_id");
+
+  // Shared layout: refused whether `none` comes from headshift.yaml or from a profile file.
+  db.layout = DbLayout::kShared;
+  db.cluster_column = kNoClusterColumn;
+  auto shared = LoadConfiguredProfile(db);
+  ASSERT_FALSE(shared.ok());
+  EXPECT_EQ(shared.status().code(), ExitCode::kBadInput);
+  EXPECT_NE(shared.status().message().find("database.cluster_column: none"), std::string::npos)
+      << shared.status().message();
+  EXPECT_NE(shared.status().hint().find("database.layout: split"), std::string::npos) << shared.status().hint();
+  auto file = ParseSchemaProfile("profile: stock\ncluster_column: none\ntenant: {table: users, key: name}\n", "s.yaml");
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_FALSE(file->HasClusterColumn());
+  EXPECT_EQ(CheckProfileLayout(*file, DbLayout::kShared).code(), ExitCode::kBadInput);
+  EXPECT_TRUE(CheckProfileLayout(*file, DbLayout::kSplit).ok());
+}
+
 TEST(SchemaProfileTest, RefusesMalformedProfilesNamingTheKey) {
   struct Case {
     const char* yaml;
