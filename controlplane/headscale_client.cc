@@ -31,7 +31,10 @@ HeadscaleClient::HeadscaleClient(std::string base_url, std::string api_key, int6
 StatusOr<std::string> HeadscaleClient::NoiseKey() {
   HttpRequestOptions o;
   o.timeout_ms = timeout_ms_;
-  auto r = http_.Get(base_url_ + "/key?v=88", o);
+  // headscale >= 0.29 answers /key only to a supported capability version (KeyHandler, isSupportedVersion:
+  // capver.MinSupportedCapabilityVersion = 113, tailscale v1.80); without one, or below it, HTTP 400.
+  // 130 is a tailscale 1.9x client's; tailscale v1.102.5 sends 142.
+  auto r = http_.Get(base_url_ + "/key?v=130", o);
   if (!r.ok()) return r.status();
   if (r->status != 200) {
     return Status::Failed(base_url_ + "/key answered HTTP " + std::to_string(r->status),

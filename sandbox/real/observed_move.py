@@ -11,8 +11,12 @@ import observe
 
 
 def node_names(lab, cluster):
-    return sorted((n.get("givenName") or n.get("name"), int(n["id"]))
-                  for n in lab.node_api(cluster, "/api/v1/node").get("nodes", []))
+    """(name, id) of every node the node's API lists; [] while the node is down."""
+    try:
+        nodes = lab.node_api(cluster, "/api/v1/node").get("nodes", [])
+    except OSError:
+        return []
+    return sorted((n.get("givenName") or n.get("name"), int(n["id"])) for n in nodes)
 
 
 def observed_move(lab, tenant, target, argv, probe_pair=None, settle_s=3.0, timeout=300, env=None):
@@ -43,7 +47,9 @@ def observed_move(lab, tenant, target, argv, probe_pair=None, settle_s=3.0, time
     # The move is over for headshift; the devices may still be finishing their reconnects.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        pending = [d for d in mine if any(v is None for v in watch.interruptions_ms(d))]
+        # Every device that lost its control connection (the tenant's, and any other tenant's on a
+        # restarted target) gets its netmap back, or the deadline passes.
+        pending = [d for d in devices if any(v is None for v in watch.interruptions_ms(d))]
         if not pending:
             break
         time.sleep(0.1)
@@ -64,7 +70,7 @@ def observed_move(lab, tenant, target, argv, probe_pair=None, settle_s=3.0, time
     registrations = sorted({x for c in nodes_after for x in nodes_after[c]} - seen_before)
     try:
         online_target = observe.online_on_node(lab, target, tenant)
-    except Exception as e:  # noqa: BLE001 - reported, the caller asserts on it
+    except (OSError, ValueError) as e:  # reported, the caller asserts on it
         online_target = {"error": str(e)}
     return {"exit_code": p.returncode, "stdout": p.stdout, "stderr": p.stderr, "report": report,
             "elapsed_ms": round(elapsed_ms, 1), "tenants": per_tenant,
