@@ -34,6 +34,7 @@ def one(method, args):
             argv = [sys.executable, os.path.join(HERE, "hand_migration.py"), "bench", "hsa", "4"]
         else:
             argv = [HS, "--config", info["config"], "--json", "migrate", "hsa", "--to", "4", "--yes"]
+        lab.wait_online(timeout=300)
         res = observed_move(lab, "hsa", "4", argv, timeout=600)
         mine = res["tenants"]["hsa"]
         others = {t: s for t, s in res["tenants"].items() if t != "hsa"}

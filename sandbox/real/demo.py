@@ -58,6 +58,7 @@ def main():
         hs(lab, "plan", "hsa", "--to", "4")
 
         say("migrate hsa --to 4, watching every device")
+        lab.wait_online()
         res = observed_move(lab, "hsa", "4", [HS, "--config", lab.info["config"], "--json", "migrate", "hsa",
                                               "--to", "4", "--yes"])
         r = res["report"] or {}

@@ -575,6 +575,37 @@ class Lab:
         except LabError as e:
             raise LabError(f"{e}: not Running: {', '.join(self._not_running[:10])}") from None
 
+    def node_answers(self, c):
+        try:
+            return http_get(self.info["nodes"][c]["control_url"] + "/health", timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    def wait_online(self, timeout=120, skip_down=False):
+        """Until every device is online on some node whose database holds its row (that node's own API,
+        `online`; mid-move a row is on both nodes and the device on one). BackendState stays Running while
+        a device's control connection is down, so tests that count disconnections start from here: a
+        device still backing off after an earlier restart would otherwise be counted against the next move."""
+        def all_online():
+            problems, rows, online = [], set(), set()
+            for c in self.info["nodes"]:
+                if skip_down and not self.node_answers(c):
+                    continue
+                rows |= set(filter(None, self.psql(f"hs{c}", "SELECT given_name FROM nodes WHERE deleted_at IS NULL")
+                                   .splitlines()))
+                try:
+                    online |= {n.get("givenName") or n.get("name")
+                               for n in self.node_api(c, "/api/v1/node")["nodes"] if n.get("online")}
+                except Exception as e:  # a node that is starting: not settled yet
+                    problems.append(f"node {c}: {e}")
+            self._not_online = problems + sorted(rows - online)
+            return not self._not_online
+        self._not_online = []
+        try:
+            wait_for("devices online on their node", all_online, timeout, interval=0.5)
+        except LabError as e:
+            raise LabError(f"{e}: not online: {', '.join(self._not_online[:10])}") from None
+
     def node_api(self, c, path):
         n = self.info["nodes"][c]
         with open(n["api_key_file"]) as f:

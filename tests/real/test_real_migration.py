@@ -73,6 +73,11 @@ class RealPeerLab(unittest.TestCase):
         if os.environ.get("REAL_KEEP_LAB") != "1":
             cls.lab.down(quiet=True)
 
+    def setUp(self):
+        # Every test starts settled: all devices online on their node (an earlier test's restart may
+        # still have devices backing off, which the next move's observer would count as its own).
+        self.lab.wait_online()
+
     # ---- shared checks ---------------------------------------------------------------------------------
     def assert_untouched(self, res, tenant):
         """A refused or rolled-back move: the tenant's devices never lost control, nothing new registered."""
