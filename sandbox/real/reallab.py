@@ -517,7 +517,10 @@ class Lab:
                             f"--socket={d}/tailscaled.sock", f"--port={base_port + k}", "--no-logs-no-support",
                             "--verbose=1"],
                            netns=tinfo["ns"], log_name=f"tailscaled-{dev}",
-                           env={"TS_LOGS_DIR": d, "TS_NO_LOGS_NO_SUPPORT": "true",
+                           # TS_DEBUG_LOG_RATE=all: tailscaled rate-limits each log format to 5 lines
+                           # per 5 s (types/logger RateLimitedFn), which can swallow the "netmap received"
+                           # line the observer (observe.py) counts as the session being back.
+                           env={"TS_LOGS_DIR": d, "TS_NO_LOGS_NO_SUPPORT": "true", "TS_DEBUG_LOG_RATE": "all",
                                 "SSL_CERT_FILE": self.info["tls"]["ca"]})
         for t in tenants:
             tinfo = self.info["tenants"][t]
