@@ -16,6 +16,7 @@ struct FleetArgs {
   std::string playbook;
   std::string resume;
   bool confirm = false;
+  std::string reason;
 };
 
 StatusOr<std::unique_ptr<FleetOps>> OpenFleet(Context& ctx) {
@@ -60,6 +61,20 @@ const CommandRegistrar kFleet([](CLI::App& app, const auto& bind) {
     auto f = OpenFleet(ctx);
     if (!f.ok()) return Fail(f.status());
     return FromFleet((*f)->Drain(a->cluster, a->to, Options(ctx, *a)));
+  });
+
+  auto* cordon = app.add_subcommand("cordon", "let a cluster receive no new tenants (drain's first step, alone)");
+  cordon->add_option("cluster", a->cluster, "cluster id")->required();
+  cordon->add_option("--reason", a->reason, "why (kept with the cordon)")->default_val("headshift cordon");
+  bind(cordon, [a](Context& ctx) {
+    auto f = OpenFleet(ctx);
+    if (!f.ok()) return Fail(f.status());
+    Status st = (*f)->Cordon(a->cluster, a->reason);
+    if (!st.ok()) return Fail(st);
+    CommandResult r;
+    r.json = {{"cluster", a->cluster}, {"cordoned", true}, {"reason", a->reason}};
+    r.text = "cluster " + a->cluster + " cordoned (receives no new tenants; `headshift uncordon " + a->cluster + "` undoes)\n";
+    return r;
   });
 
   auto* uncordon = app.add_subcommand("uncordon", "let a drained cluster receive tenants again");

@@ -20,6 +20,8 @@ struct MigrationArgs {
   bool allow_shared = false;
   bool no_target_restart = false;
   int64_t reset_rate = -1;
+  std::string until;
+  std::string from;
 };
 
 CommandResult FromOutcome(const MigrationOutcome& out) {
@@ -43,6 +45,8 @@ MigrationOptions Options(Context& ctx, const MigrationArgs& a) {
   if (cfg.ok() && (*cfg)->sessions.allow_shared) o.allow_shared = true;
   o.reset_rate = a.reset_rate;
   o.no_target_restart = a.no_target_restart;
+  o.until = a.until;
+  o.from = a.from;
   o.progress = StepProgress(ctx);
   return o;
 }
@@ -74,6 +78,9 @@ const CommandRegistrar kMigration([](CLI::App& app, const auto& bind) {
                       "reset the tenant's sessions at most N per second per session host (0: all at once; "
                       "default: sessions.reset_rate)")
       ->check(CLI::Range(int64_t{0}, int64_t{10000000}));
+  migrate->add_option("--until", args->until,
+                      "stop after this step (state paused, exit 0); `headshift resume ID` continues")
+      ->check(CLI::IsMember(MigrationSteps()));
   bind(migrate, [args](Context& ctx) {
     auto mig = OpenMigration(ctx);
     if (!mig.ok()) return Fail(mig.status());
@@ -98,6 +105,14 @@ const CommandRegistrar kMigration([](CLI::App& app, const auto& bind) {
 
   auto* resume = app.add_subcommand("resume", "continue a migration from its first unfinished step");
   resume->add_option("id", args->id, "migration id")->required();
+  resume->add_option("--until", args->until, "stop again after this step (state paused)")
+      ->check(CLI::IsMember(MigrationSteps()));
+  resume->add_option("--from", args->from,
+                     "continue at this step; the cut steps before it (snapshot_sessions, switch_route, route_live, "
+                     "reset_sessions) are recorded as done outside headshift, by a fleet playbook on every proxy host")
+      ->check(CLI::IsMember(MigrationSteps()));
+  resume->add_option("--reset-rate", args->reset_rate, "as for migrate")
+      ->check(CLI::Range(int64_t{0}, int64_t{10000000}));
   bind(resume, [args](Context& ctx) {
     auto mig = OpenMigration(ctx);
     if (!mig.ok()) return Fail(mig.status());

@@ -290,8 +290,15 @@ Config ParseRoot(const YAML::Node& root) {
       CheckTemplate(c.proxy.haproxy.host_template, h.Key("host_template"), h.node());
       h.Finish();
       if (m.Has("traefik")) throw ConfigError{m.Key("traefik") + ": not used with kind haproxy" + Where(m.Get("traefik"))};
+    } else if (kind == "fleet") {
+      c.proxy.kind = ProxyKind::kFleet;
+      for (const char* k : {"traefik", "haproxy"}) {
+        if (m.Has(k)) {
+          throw ConfigError{m.Key(k) + ": not used with kind fleet (each proxy host has its own config)" + Where(m.Get(k))};
+        }
+      }
     } else {
-      throw ConfigError{m.Key("kind") + ": '" + kind + "' is not one of traefik-file, haproxy" + Where(m.Get("kind"))};
+      throw ConfigError{m.Key("kind") + ": '" + kind + "' is not one of traefik-file, haproxy, fleet" + Where(m.Get("kind"))};
     }
     m.Finish();
   }
@@ -325,6 +332,10 @@ Config ParseRoot(const YAML::Node& root) {
         sh.conntrack_netns = h.Str("conntrack_netns", false);
         h.Finish();
         c.sessions.hosts.push_back(std::move(sh));
+      }
+      if (c.proxy.kind == ProxyKind::kFleet && hosts.size() > 0) {
+        throw ConfigError{"sessions.hosts: not used with proxy.kind fleet (each proxy host resets its own sessions "
+                          "with `headshift sessions kill --snapshot-in`)" + Where(hosts)};
       }
     }
     c.sessions.allow_shared = m.Bool("allow_shared", false);
@@ -394,7 +405,14 @@ Config ParseRoot(const YAML::Node& root) {
 }  // namespace
 
 const char* DbLayoutName(DbLayout l) { return l == DbLayout::kShared ? "shared" : "split"; }
-const char* ProxyKindName(ProxyKind k) { return k == ProxyKind::kHaproxy ? "haproxy" : "traefik-file"; }
+const char* ProxyKindName(ProxyKind k) {
+  switch (k) {
+    case ProxyKind::kHaproxy: return "haproxy";
+    case ProxyKind::kFleet: return "fleet";
+    case ProxyKind::kTraefikFile: break;
+  }
+  return "traefik-file";
+}
 
 const ClusterConfig* Config::FindCluster(const std::string& id) const {
   for (const auto& c : clusters) {

@@ -100,7 +100,10 @@ struct HaproxyConfig {
   std::string host_template = "{tenant}.example.com";
 };
 
-enum class ProxyKind { kTraefikFile, kHaproxy };
+// kFleet: the tenant routes live on several proxy hosts, each changed by `headshift route` /
+// `headshift sessions` run on that host (playbooks/ansible); a migration run here changes no route and
+// no session and pauses for the fleet's cut (README "Several proxy hosts").
+enum class ProxyKind { kTraefikFile, kHaproxy, kFleet };
 const char* ProxyKindName(ProxyKind k);
 
 struct ProxyConfig {

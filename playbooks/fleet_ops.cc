@@ -24,6 +24,14 @@ json MoveJson(const PlannedMove& m) {
   return {{"tenant", m.tenant}, {"from", m.from}, {"to", m.to}, {"devices", m.devices}};
 }
 
+// A fleet's moves pause before the cut, which its playbook runs on every proxy host: a fleet operation
+// here would leave each tenant paused half way.
+Status RefuseFleet(const Config& config, const std::string& op) {
+  if (config.proxy.kind != ProxyKind::kFleet) return Status::Ok();
+  return Status::BadInput("proxy.kind fleet: `headshift " + op + "` cannot change the routes and sessions on the proxy hosts",
+                          "run it through Ansible (playbooks/ansible: drain_cluster.yml, migrate_tenant.yml), or use --dry-run for the plan");
+}
+
 }  // namespace
 
 json FleetReport::ToJson() const {
@@ -195,10 +203,18 @@ StatusOr<FleetReport> FleetOps::Drain(const std::string& cluster, const std::vec
   rep.plan = *plan;
   rep.extra["cluster"] = cluster;
   if (opts.dry_run) return rep;
+  HS_RETURN_IF_ERROR(RefuseFleet(impl_->config, "drain"));
   HS_RETURN_IF_ERROR(impl_->mover->cordons().Cordon(cluster, "headshift drain"));
   if (opts.progress) opts.progress("cordoned cluster " + cluster + "; moving " + std::to_string(rep.plan.size()) + " tenant(s)");
   impl_->Execute(rep.plan, opts.concurrency, opts, rep);
   return rep;
+}
+
+Status FleetOps::Cordon(const std::string& cluster, const std::string& reason) {
+  if (!impl_->config.FindCluster(cluster)) {
+    return Status::BadInput("unknown cluster '" + cluster + "'", "use one of: " + impl_->config.ClusterIds());
+  }
+  return impl_->mover->cordons().Cordon(cluster, reason);
 }
 
 Status FleetOps::Uncordon(const std::string& cluster) {
@@ -223,6 +239,7 @@ StatusOr<FleetReport> FleetOps::Rebalance(int max_moves, const FleetOptions& opt
   rep.extra = {{"mean", plan.mean}, {"band", {plan.low, plan.high}}, {"before", before}, {"after", after},
                {"balanced_after", plan.balanced_after}};
   if (opts.dry_run || plan.moves.empty()) return rep;
+  HS_RETURN_IF_ERROR(RefuseFleet(impl_->config, "rebalance"));
   impl_->Execute(rep.plan, 1, opts, rep);  // one at a time: each move changes the loads
   return rep;
 }
@@ -249,6 +266,7 @@ StatusOr<FleetReport> FleetOps::MoveTenants(const std::vector<std::string>& tena
     rep.plan.push_back({t, **where, to, devices});
   }
   if (opts.dry_run) return rep;
+  HS_RETURN_IF_ERROR(RefuseFleet(impl_->config, "move"));
   size_t i = 0;
   // Canary: one at a time, then batches.
   for (; i < rep.plan.size() && static_cast<int>(i) < canary; ++i) {

@@ -57,9 +57,15 @@ class FleetOps {
   static StatusOr<std::unique_ptr<FleetOps>> Open(const Config& config);
   ~FleetOps();
 
+  // Drain, Rebalance and MoveTenants refuse (BadInput, before any change) to move tenants when
+  // proxy.kind is fleet: each move pauses for a cut only the fleet's playbook can run (see
+  // playbooks/ansible). Their dry runs (the plans) work.
   // Cordons `cluster` (durably, first), plans the moves off it (largest tenant first, to the least
   // loaded eligible cluster, or within `to`) and runs them. dry_run: the plan only, no cordon.
   StatusOr<FleetReport> Drain(const std::string& cluster, const std::vector<std::string>& to, const FleetOptions& opts);
+  // Marks `cluster` as receiving no new tenants (durable, like drain's first step), for playbooks that
+  // move its tenants themselves (playbooks/ansible/drain_cluster.yml). Idempotent.
+  Status Cordon(const std::string& cluster, const std::string& reason);
   Status Uncordon(const std::string& cluster);
   // The fewest moves that bring every cluster within the configured tolerance of the mean.
   StatusOr<FleetReport> Rebalance(int max_moves, const FleetOptions& opts);

@@ -151,6 +151,9 @@ nlohmann::json MigrationReport::ToJson() const {
           {"layout", layout},
           {"state", state},
           {"step", step},
+          {"paused_after", paused_after.empty() ? nlohmann::json() : nlohmann::json(paused_after)},
+          {"next_step", next_step.empty() ? nlohmann::json() : nlohmann::json(next_step)},
+          {"external_steps", external_steps},
           {"rows", rows},
           {"sessions_selected", sessions_selected},
           {"sessions_reset", sessions_reset},
@@ -183,6 +186,15 @@ std::string MigrationReport::ToText() const {
   std::ostringstream o;
   o << "migration " << (id.empty() ? "(plan)" : id) << ": tenant " << tenant << " cluster " << from << " -> " << to
     << " [" << layout << "] state " << state << "\n";
+  if (!paused_after.empty()) {
+    o << "  paused after " << paused_after << (next_step.empty() ? "" : "; `headshift resume " + id + "` continues at " + next_step)
+      << "\n";
+  }
+  if (!external_steps.empty()) {
+    o << "  done outside headshift (recorded):";
+    for (const auto& s : external_steps) o << " " << s;
+    o << "\n";
+  }
   if (!rows.empty()) {
     o << "  rows:";
     for (const auto& [t, n] : rows) o << " " << t << "=" << n;

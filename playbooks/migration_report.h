@@ -73,8 +73,11 @@ struct MigrationReport {
   std::string from;
   std::string to;
   std::string layout;
-  std::string state;  // running | complete | rolled_back | failed | refused | needs_operator | planned
+  std::string state;  // running | paused | complete | rolled_back | failed | refused | needs_operator | planned
   std::string step;   // the last step started
+  std::string paused_after;  // state paused: the last step done (migrate/resume --until, or a fleet's cut)
+  std::string next_step;     // state paused: where `resume` continues
+  std::vector<std::string> external_steps;  // steps done outside headshift (resume --from: a fleet's cut)
   std::map<std::string, int64_t> rows;  // per table
   int64_t sessions_selected = 0;        // sockets in the pre-flip snapshot
   int64_t sessions_reset = 0;

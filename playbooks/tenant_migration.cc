@@ -59,6 +59,16 @@ json StepDetails(const migrate::MigrationRecord& rec, const std::string& step) {
   return s ? s->details : json::object();
 }
 
+// The cut: the steps that change the proxy and its sessions. A fleet (several proxy hosts, driven by
+// playbooks/ansible) runs them on every host itself and records them with `resume --from`.
+bool IsCutStep(const std::string& step) {
+  return step == "snapshot_sessions" || step == "switch_route" || step == "route_live" || step == "reset_sessions";
+}
+
+bool StepExternal(const migrate::MigrationRecord& rec, const std::string& step) {
+  return StepDetails(rec, step).value("external", false);
+}
+
 }  // namespace
 
 struct TenantMigration::Impl {
@@ -375,12 +385,20 @@ struct TenantMigration::Impl {
     }
     if (!db.pre.ok() && p.conflicts.empty()) problems.push_back(db.pre.status().message());
 
-    // Route: headshift must own it, and it must point at the source now.
+    // Route: headshift must own it, and it must point at the source now. A fleet's routes are on its
+    // proxy hosts: the playbook checks each one (`headshift route show` there) before the cut.
     rep.route_after = to;
-    Status own = route->CheckOwnership(tenant);
+    if (!route) {
+      rep.route_before = from;
+      rep.warnings.push_back("proxy.kind fleet: the route and the sessions are changed on each proxy host; this "
+                             "migration pauses after target_ready for the fleet's cut");
+    }
+    Status own = route ? route->CheckOwnership(tenant) : Status::Ok();
     if (!own.ok()) problems.push_back(own.message() + (own.hint().empty() ? "" : " (fix: " + own.hint() + ")"));
-    auto current = route->Get(tenant);
-    if (!current.ok()) {
+    auto current = route ? route->Get(tenant) : StatusOr<std::optional<Route>>(std::nullopt);
+    if (!route) {
+      // nothing to check here
+    } else if (!current.ok()) {
       problems.push_back("route of " + tenant + ": " + current.status().message());
     } else if (!current->has_value()) {
       problems.push_back("the proxy has no route for tenant " + tenant +
@@ -409,7 +427,7 @@ struct TenantMigration::Impl {
     HostCheck hc = hosts_task.get();
     if (!hc.refusal.ok()) return hc.refusal;
     problems.insert(problems.end(), hc.problems.begin(), hc.problems.end());
-    if (config.sessions.hosts.empty()) {
+    if (config.sessions.hosts.empty() && route) {
       rep.risks.push_back({"no_session_hosts",
                            "no sessions.hosts configured: existing connections stay on the source until they drop"});
     }
@@ -623,6 +641,7 @@ struct TenantMigration::Impl {
   }
 
   json RouteBefore(const std::string& tenant) {
+    if (!route) return json::object();
     auto r = route->Get(tenant);
     if (!r.ok() || !r->has_value()) return json::object();
     return (*r)->ToJson();
@@ -794,10 +813,18 @@ struct TenantMigration::Impl {
     HS_RETURN_IF_ERROR(CheckLock(run, "rollback"));
     const auto& rec = run.rec;
     bool copied = StepStarted(rec, "copy");
-    bool switched = StepStarted(rec, "switch_route");
-    bool sessions_moved = StepStarted(rec, "reset_sessions");
+    // Cut steps a fleet ran on its proxy hosts are undone there (playbooks/ansible rollback_tenant.yml,
+    // before this rollback): this host has no route to restore.
+    bool external_cut = !route || StepExternal(rec, "switch_route");
+    bool switched = StepStarted(rec, "switch_route") && !external_cut;
+    bool sessions_moved = StepStarted(rec, "reset_sessions") && !external_cut;
     bool split = config.database.layout == DbLayout::kSplit;
     json details{{"reason", reason}};
+    if (external_cut && StepStarted(rec, "switch_route")) {
+      details["route"] = "external";
+      run.rep.warnings.push_back("the route and sessions were changed on the proxy hosts (fleet): restore them there "
+                                 "(playbooks/ansible/rollback_tenant.yml does, before this rollback)");
+    }
     auto t0 = Clock::now();
     auto rows_back = [&]() -> Status {
       if (!copied) return Status::Ok();
@@ -878,11 +905,40 @@ struct TenantMigration::Impl {
   // ---- driving ----
 
   // Runs the steps from `first` on. Failures before the cut completes roll back automatically.
+  // Stops the run after `after` (journal state paused); `resume` continues at `next`. Exit 0.
+  Status Pause(Run& run, const std::string& after, const std::string& next) {
+    json details{{"paused_after", after}, {"next_step", next}};
+    if (!route && IsCutStep(next)) {
+      // What each proxy host of the fleet selects: the tenant's public client addresses (the rows are
+      // on the target now), shared ones spared unless --allow-shared, as DoSnapshot would. Kept in the
+      // journal: a later run of the playbook (resume, rollback) reads them from `status`.
+      auto sel = Clients(run.ref.tenant, run.ref.to, run.opts->allow_shared);
+      if (!sel.ok()) return sel.status().WithContext("client addresses for the fleet's cut");
+      run.rep.client_addresses = sel->selected;
+      run.rep.shared_addresses = sel->shared;
+      details["client_addresses"] = sel->selected;
+      details["shared_addresses"] = sel->shared;
+      run.rep.warnings.push_back("run the cut on every proxy host (sessions list --snapshot-out, route set, sessions "
+                                 "kill --snapshot-in), then `headshift resume " + run.rec.id +
+                                 " --from reconnected`");
+    }
+    HS_RETURN_IF_ERROR(mover->journal().SetState(run.rec, "paused", details));
+    run.rep.state = "paused";
+    run.rep.paused_after = after;
+    run.rep.next_step = next;
+    spdlog::info("{}: paused after {} (resume continues at {})", run.rec.id, after, next);
+    return Status::Ok();
+  }
+
   Status RunFrom(Run& run, size_t first) {
     const auto& steps = MigrationSteps();
     for (size_t i = first; i < steps.size(); ++i) {
       const std::string& name = steps[i];
       if (name == "preflight") continue;  // runs before the journal exists
+      if (!route && IsCutStep(name) && !StepDone(run.rec, name)) {
+        // proxy.kind fleet: the cut is the proxy hosts' (the playbook records it with resume --from).
+        return Pause(run, i > 0 ? steps[i - 1] : "", name);
+      }
       HS_RETURN_IF_ERROR(CheckLock(run, name));
       Status st;
       if (name == "copy") st = Step(run, name, [&] { return DoCopy(run); });
@@ -899,7 +955,10 @@ struct TenantMigration::Impl {
       else if (name == "catch_up") st = Step(run, name, [&] { return DoCatchUp(run); });
       else if (name == "complete") st = Step(run, name, [&] { return DoComplete(run); });
       else continue;  // preflight runs before the journal exists
-      if (st.ok()) continue;
+      if (st.ok()) {
+        if (name == run.opts->until && i + 1 < steps.size()) return Pause(run, name, steps[i + 1]);
+        continue;
+      }
       if (i <= StepIndex("reset_sessions")) {
         spdlog::error("{}: {}; rolling back", run.rec.id, st.message());
         Status undo = Undo(run, st.message());
@@ -917,6 +976,33 @@ struct TenantMigration::Impl {
     HS_RETURN_IF_ERROR(mover->journal().SetState(run.rec, "complete",
                                                  {{"timings_ms", run.rep.ToJson()["timings_ms"]}}));
     run.rep.state = "complete";
+    return Status::Ok();
+  }
+
+  // resume --from: records the cut steps in [first, target) as done outside headshift, then `first`
+  // = target. Only cut steps can be skipped; a target at or before `first` changes nothing (a re-run
+  // of the same playbook converges).
+  Status SkipExternal(Run& run, size_t& first, size_t target) {
+    const auto& steps = MigrationSteps();
+    if (target >= steps.size()) return Status::BadInput("resume --from: unknown step", "use one of the steps of `headshift status ID`");
+    if (target <= first) return Status::Ok();
+    for (size_t i = first; i < target; ++i) {
+      if (!IsCutStep(steps[i])) {
+        return Status::BadInput("resume --from " + steps[target] + " would skip " + steps[i] +
+                                    ", which headshift must run itself (only the cut — snapshot_sessions, "
+                                    "switch_route, route_live, reset_sessions — can be done outside)",
+                                "run `headshift resume " + run.rec.id + " --until " + steps[i] + "` first, or drop --from");
+      }
+    }
+    for (size_t i = first; i < target; ++i) {
+      json d{{"external", true}, {"recorded_by", "resume --from " + steps[target]}};
+      HS_RETURN_IF_ERROR(mover->journal().StartStep(run.rec, steps[i], d));
+      HS_RETURN_IF_ERROR(mover->journal().FinishStep(run.rec, steps[i], "done", d));
+      run.rep.external_steps.push_back(steps[i]);
+    }
+    if (auto fresh = mover->journal().Get(run.rec.id); fresh.ok()) run.rec = *fresh;
+    if (run.rep.route_after.empty() || StepStarted(run.rec, "switch_route")) run.rep.route_after = run.ref.to;
+    first = target;
     return Status::Ok();
   }
 
@@ -981,6 +1067,17 @@ struct TenantMigration::Impl {
     if (rc.contains("stragglers")) run.rep.stragglers = rc["stragglers"].get<std::vector<std::string>>();
     if (rc.contains("spared")) run.rep.spared = rc["spared"].get<std::vector<std::string>>();
     if (StepStarted(rec, "switch_route")) run.rep.route_after = rec.to;
+    run.rep.external_steps.clear();
+    for (const auto& s : rec.steps) {
+      if (s.details.value("external", false)) run.rep.external_steps.push_back(s.step);
+    }
+    if (run.rep.client_addresses.empty() && rec.details.contains("client_addresses")) {
+      run.rep.client_addresses = rec.details["client_addresses"].get<std::vector<std::string>>();
+    }
+    if (rec.state == "paused") {
+      run.rep.paused_after = rec.details.value("paused_after", "");
+      run.rep.next_step = rec.details.value("next_step", "");
+    }
   }
 };
 
@@ -993,9 +1090,11 @@ StatusOr<std::unique_ptr<TenantMigration>> TenantMigration::Open(const Config& c
   auto mover = migrate::TenantMover::Open(impl->config);
   if (!mover.ok()) return mover.status();
   impl->mover = std::move(mover).value();
-  auto route = MakeRouteBackend(impl->config);
-  if (!route.ok()) return route.status();
-  impl->route = std::move(route).value();
+  if (impl->config.proxy.kind != ProxyKind::kFleet) {  // fleet: no route on this host (route stays null)
+    auto route = MakeRouteBackend(impl->config);
+    if (!route.ok()) return route.status();
+    impl->route = std::move(route).value();
+  }
   return std::unique_ptr<TenantMigration>(new TenantMigration(std::move(impl)));
 }
 
@@ -1062,6 +1161,20 @@ MigrationOutcome TenantMigration::Migrate(const std::string& tenant, const std::
   run.opts = &opts;
   run.rep.tenant = tenant;
   run.rep.to = to;
+  // One unfinished migration per tenant: a paused or stopped one is resumed or rolled back, never
+  // overtaken by a new one (its rows may be on both clusters).
+  if (auto earlier = impl_->mover->journal().List(tenant); earlier.ok()) {
+    for (const auto& m : *earlier) {
+      if (m.state == "paused" || m.state == "needs_operator") {
+        out.status = Status::Refused("tenant " + tenant + " has an unfinished migration " + m.id + " (" + m.from +
+                                         " -> " + m.to + ", " + m.state + ")",
+                                     "continue it with `headshift resume " + m.id + "` or undo it with `headshift rollback " +
+                                         m.id + "`");
+        out.report = run.rep;
+        return out;
+      }
+    }
+  }
   auto from = impl_->Source(tenant, to);
   if (!from.ok()) {
     out.status = from.status();
@@ -1136,10 +1249,15 @@ MigrationOutcome TenantMigration::Resume(const std::string& id, const MigrationO
       size_t first = 0;
       const auto& steps = MigrationSteps();
       while (first < steps.size() && StepDone(run.rec, steps[first])) ++first;
-      spdlog::info("resume {}: continuing at {}", id, first < steps.size() ? steps[first] : "the end");
-      (void)impl_->mover->journal().SetState(run.rec, "running");
-      run.rep.state = "running";
-      out.status = impl_->RunFrom(run, std::max<size_t>(first, 1));
+      if (!opts.from.empty()) out.status = impl_->SkipExternal(run, first, StepIndex(opts.from));
+      if (out.status.ok()) {
+        spdlog::info("resume {}: continuing at {}", id, first < steps.size() ? steps[first] : "the end");
+        (void)impl_->mover->journal().SetState(run.rec, "running");
+        run.rep.state = "running";
+        run.rep.paused_after.clear();
+        run.rep.next_step.clear();
+        out.status = impl_->RunFrom(run, std::max<size_t>(first, 1));
+      }
       run.rep.timings_ms["total"] = MsSince(run.t0);
     }
   }  // else: complete or rolled back already: converged, nothing to do

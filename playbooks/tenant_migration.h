@@ -42,6 +42,13 @@ struct MigrationOptions {
   // target_ready stops (rolled back, exit 1) instead of reloading it otherwise. Kept in the journal,
   // so `resume` honours it too.
   bool no_target_restart = false;
+  // Stop after this step (journal state `paused`, exit 0); `resume` continues. Empty = run to the end.
+  // With proxy.kind fleet a migration always pauses before the cut (after target_ready).
+  std::string until;
+  // resume only: continue at this step, recording the cut steps before it (snapshot_sessions,
+  // switch_route, route_live, reset_sessions) as done outside headshift (a fleet playbook ran them on
+  // every proxy host). No other step can be skipped (BadInput). A step already done: ignored.
+  std::string from;
   // Called when a step starts (done=false) and ends (done=true, with its elapsed time).
   std::function<void(const std::string& tenant, const std::string& step, bool done, double ms)> progress;
 };
@@ -62,7 +69,7 @@ class TenantMigration {
   MigrationOutcome Plan(const std::string& tenant, const std::string& to, const MigrationOptions& opts);
   // The whole workflow.
   MigrationOutcome Migrate(const std::string& tenant, const std::string& to, const MigrationOptions& opts);
-  // Continues a migration from its first unfinished step.
+  // Continues a migration from its first unfinished step (or opts.from, see there).
   MigrationOutcome Resume(const std::string& id, const MigrationOptions& opts);
   // Undoes a migration that is not complete: rows back, route restored, sessions reset again if
   // they had moved.

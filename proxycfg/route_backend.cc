@@ -51,6 +51,11 @@ StatusOr<RouteChange> RouteChange::FromJson(const nlohmann::json& j) {
 }
 
 StatusOr<std::unique_ptr<RouteBackend>> MakeRouteBackend(const Config& config) {
+  if (config.proxy.kind == ProxyKind::kFleet) {
+    return Status::BadInput("proxy.kind is fleet: this host holds no tenant route",
+                            "run `headshift route` on each proxy host with that host's config "
+                            "(playbooks/ansible does), or set proxy.kind to haproxy or traefik-file");
+  }
   if (config.proxy.kind == ProxyKind::kHaproxy) {
     auto b = HaproxyMapRoutes::Make(config);
     if (!b.ok()) return b.status();

@@ -246,5 +246,31 @@ TEST(ConfigTest, UnknownCommandAndBadFlagAreExit2) {
   EXPECT_EQ(testing::RunHeadshift({"--log-level", "loud", "doctor", "--host-only"}).exit_code, 2);
 }
 
+// proxy.kind fleet: the control host of a fleet (playbooks/ansible) has no proxy of its own; the proxy
+// hosts each have their own config. Proxy subkeys and sessions.hosts are refused there, by key path.
+TEST(ConfigTest, FleetProxyKindHasNoLocalProxyOrSessionHosts) {
+  const std::string base =
+      "database: {layout: shared, dsn_env: HS_TEST_DSN}\n"
+      "clusters: [{id: '3', control_url: 'http://127.0.0.1:1', backend: b3}, "
+      "{id: '4', control_url: 'http://127.0.0.1:1', backend: b4}]\n";
+  auto c = ParseConfig(base + "proxy: {kind: fleet}\n", "fleet.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->proxy.kind, ProxyKind::kFleet);
+  EXPECT_STREQ(ProxyKindName(c->proxy.kind), "fleet");
+  auto with_haproxy = ParseConfig(base + "proxy: {kind: fleet, haproxy: {runtime_socket: /s, map_file: /m}}\n", "f.yaml");
+  ASSERT_FALSE(with_haproxy.ok());
+  EXPECT_NE(with_haproxy.status().message().find("proxy.haproxy: not used with kind fleet"), std::string::npos)
+      << with_haproxy.status().message();
+  auto with_hosts = ParseConfig(base + "proxy: {kind: fleet}\nsessions: {hosts: [{name: edge, ports: [80]}]}\n", "f.yaml");
+  ASSERT_FALSE(with_hosts.ok());
+  EXPECT_NE(with_hosts.status().message().find("sessions.hosts: not used with proxy.kind fleet"), std::string::npos)
+      << with_hosts.status().message();
+  // `route set` has no proxy to change on the control host: exit 2 with the way to do it
+  std::string path = testing::WriteTempFile("fleet.yaml", base + "proxy: {kind: fleet}\n");
+  auto r = testing::RunHeadshift({"--config", path, "route", "set", "hsa", "4"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find("fleet"), std::string::npos) << r.out << r.err;
+}
+
 }  // namespace
 }  // namespace headshift
