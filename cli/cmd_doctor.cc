@@ -10,14 +10,19 @@ const CommandRegistrar kDoctor([](CLI::App& app, const auto& bind) {
   static bool host_only_flag = false;  // CLI11 binds to storage that outlives parsing
   bool* host_only = &host_only_flag;
   sub->add_flag("--host-only", *host_only, "only the host checks (privilege, kernel); no config needed");
-  bind(sub, [host_only](Context& ctx) {
+  static bool proxy_host_flag = false;
+  bool* proxy_host = &proxy_host_flag;
+  sub->add_flag("--proxy-host", *proxy_host,
+                "a fleet's proxy host: host checks, session namespaces and the proxy; no database or control plane")
+      ->excludes("--host-only");
+  bind(sub, [host_only, proxy_host](Context& ctx) {
     const Config* cfg = nullptr;
     if (!*host_only) {
       auto c = ctx.config();
       if (!c.ok()) return Fail(c.status());
       cfg = *c;
     }
-    DoctorReport rep = RunDoctor(cfg);
+    DoctorReport rep = RunDoctor(cfg, *proxy_host);
     CommandResult r;
     r.json = rep.ToJson();
     r.text = rep.ToText();

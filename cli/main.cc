@@ -62,6 +62,9 @@ int main(int argc, char** argv) {
   GlobalOptions g;
   CLI::App app{"headshift: move a headscale tenant between control-plane nodes while its devices stay logged in"};
   app.require_subcommand(1);
+  // Global flags (--json, --config, --log-level) may also follow the subcommand: `headshift status T --json`.
+  // Subcommands inherit this when they are created (below).
+  app.fallthrough();
   app.add_option("--config", g.config_flag, "config file (default: $HEADSHIFT_CONFIG or ./headshift.yaml)");
   app.add_flag("--json", g.json, "print exactly one JSON object on stdout");
   app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error, critical, off")->default_val("info");

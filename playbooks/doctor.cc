@@ -284,7 +284,7 @@ DoctorCheck CheckProxy(const Config& config) {
   return c;
 }
 
-DoctorReport RunDoctor(const Config* config) {
+DoctorReport RunDoctor(const Config* config, bool proxy_host) {
   DoctorReport rep;
   rep.checks.push_back(CheckCapNetAdmin());
   {
@@ -299,6 +299,10 @@ DoctorReport RunDoctor(const Config* config) {
   for (const auto& h : config->sessions.hosts) {
     rep.checks.push_back(CheckNetns(h.name, h.netns));
     if (!h.conntrack_netns.empty()) rep.checks.push_back(CheckNetns(h.name + ".conntrack", h.conntrack_netns));
+  }
+  if (proxy_host) {
+    rep.checks.push_back(CheckProxy(*config));
+    return rep;
   }
   ClusterColumnExpectation expect;
   if (auto profile = migrate::LoadConfiguredProfile(config->database); !profile.ok()) {

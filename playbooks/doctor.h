@@ -28,8 +28,10 @@ struct DoctorReport {
   std::string ToText() const;
 };
 
-// `config` may be null: then only the host checks (privilege, kernel) run.
-DoctorReport RunDoctor(const Config* config);
+// `config` may be null: then only the host checks (privilege, kernel) run. `proxy_host`: what a proxy
+// host of a fleet needs for the cut (host checks, session namespaces, the proxy answering on its
+// runtime interface); no database or control plane is contacted (a proxy host may reach neither).
+DoctorReport RunDoctor(const Config* config, bool proxy_host = false);
 
 // Individual checks, exposed for tests.
 DoctorCheck CheckCapNetAdmin();

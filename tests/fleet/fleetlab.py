@@ -232,6 +232,7 @@ class FleetLab:
         log = open(os.path.join(hdir, "logs", "haproxy.log"), "ab")
         p = subprocess.Popen(["ip", "netns", "exec", ns, "haproxy", "-db", "-f", cfg_file], stdout=log, stderr=log,
                              start_new_session=True)
+        log.close()  # the child has its own copy
         deadline = time.monotonic() + 10
         while not os.path.exists(sock):
             if p.poll() is not None or time.monotonic() > deadline:
@@ -255,6 +256,7 @@ class FleetLab:
         log = open(os.path.join(hdir, "logs", "sshd.log"), "ab")
         p = subprocess.Popen(["ip", "netns", "exec", host["netns"], "/usr/sbin/sshd", "-D", "-e", "-f", cfg],
                              stdout=log, stderr=log, start_new_session=True)
+        log.close()
         deadline = time.monotonic() + 10
         while run(["ip", "netns", "exec", host["netns"], "ss", "-Htln", f"sport = :22"]).stdout.strip() == "":
             if p.poll() is not None or time.monotonic() > deadline:
@@ -315,6 +317,7 @@ class FleetLab:
         p = subprocess.Popen(["ip", "netns", "exec", sb["netns"]["clients"], FLEET_BIN, "--spec",
                               os.path.join(fdir, "clients.json"), "--shard", "0", "--shards", "1", "--out-dir", fdir],
                              stdout=log, stderr=log, start_new_session=True)
+        log.close()
         self.info["fleet_pid"] = p.pid
 
     # ---- what the clients and the hosts say ----

@@ -228,11 +228,15 @@ class FleetAnsible(unittest.TestCase):
         self.assertEqual(sum(d["rejections"] for d in devs), 0)
         ms = self.journal(tenant)
         self.assertEqual(ms[0]["state"], "rolled_back", ms[0])
-        # a re-run of the rollback changes nothing (nothing unfinished)
+        # a re-run of the rollback converges: nothing changes, nobody is reset again
         p = self.playbook("rollback_tenant.yml", "-e", f"tenant={tenant}")
-        self.assertNotEqual(p.returncode, 0)
-        self.assertIn("no unfinished migration", p.stdout)
+        self.assert_ok(p, "second run of rollback_tenant.yml")
+        self.assertRegex(p.stdout, r"p1\s*: ok=\d+\s+changed=0")
         self.assertEqual({d["disconnects"] for d in self.devices(tenant).values()}, {2})
+        # a complete migration is not rolled back: the tenant is moved back instead
+        p = self.playbook("rollback_tenant.yml", "-e", "tenant=hsa")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("is complete: move the tenant back", p.stdout)
 
     def test_5_rolling_upgrade_drains_each_node(self):
         clusters = self.lab.info["clusters"]
