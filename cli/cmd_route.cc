@@ -4,7 +4,13 @@
 #include <memory>
 #include <sstream>
 
+#include <filesystem>
+
 #include "cli/command.h"
+#include "dataplane/cidr.h"
+#include "dataplane/session_selector.h"
+#include "dataplane/session_snapshot.h"
+#include "dataplane/sessions.h"
 #include "proxycfg/route_backend.h"
 #include "proxycfg/traefik_file_routes.h"
 
@@ -18,7 +24,36 @@ struct RouteArgs {
   bool no_wait = false;
   std::vector<std::string> tenants;
   bool all = false;
+  // set --snapshot-out: the tenant's sessions on this host, recorded right before the switch
+  std::string snapshot_out;
+  std::vector<std::string> clients, ports;
 };
+
+// A fleet's proxy host records its own kernel's sessions of the tenant immediately before its route
+// switches (playbooks/ansible): a device that connects between a separate snapshot and the switch
+// would reach the source and never be reset. The window here is the few ms between two calls.
+// A snapshot taken by an earlier run is kept when the route already points at the target (the
+// sessions made since went through the new route).
+StatusOr<nlohmann::json> SnapshotBeforeSwitch(const RouteArgs& a, const std::optional<Route>& current) {
+  if (current && current->cluster_id == a.cluster && std::filesystem::exists(a.snapshot_out)) {
+    return nlohmann::json{{"file", a.snapshot_out}, {"kept", true}};
+  }
+  auto ports = ParsePorts(a.ports);
+  if (!ports.ok()) return ports.status();
+  auto clients = ParseCidrList(a.clients);
+  if (!clients.ok()) return clients.status();
+  SessionSelector sel;
+  sel.ports = *ports;
+  sel.clients = *clients;
+  HS_RETURN_IF_ERROR(sel.Validate(true));
+  auto table = SessionTable::Open({"", "", "", *ports}, SessionTable::Access::kReadOnly, TerminatorOptions{});
+  if (!table.ok()) return table.status();
+  auto snap = (*table)->Snapshot(sel);
+  if (!snap.ok()) return snap.status();
+  size_t n = snap->sockets.size();
+  HS_RETURN_IF_ERROR(SaveSnapshots(a.snapshot_out, {*snap}));
+  return nlohmann::json{{"file", a.snapshot_out}, {"kept", false}, {"sessions", n}};
+}
 
 std::string Describe(const std::optional<std::string>& cluster, const std::optional<std::string>& backend) {
   if (!backend) return "(no route)";
@@ -84,6 +119,20 @@ CommandResult RunSet(Context& ctx, const RouteArgs& a) {
                                  "use one of the configured clusters: " + (*cfg)->ClusterIds()));
   }
   if (Status st = backend.CheckOwnership(a.tenant); !st.ok()) return Fail(st);
+  nlohmann::json snapshot;
+  if (!a.snapshot_out.empty()) {
+    if (a.clients.empty() || a.ports.empty()) {
+      return Fail(Status::BadInput("--snapshot-out needs the tenant's client addresses and the proxy's ports",
+                                   "pass --client ADDR (repeatable) and --port 80,443"));
+    }
+    auto current = backend.Get(a.tenant);
+    if (!current.ok()) return Fail(current.status());
+    auto snap = SnapshotBeforeSwitch(a, *current);
+    if (!snap.ok()) return Fail(snap.status().WithContext("snapshot before the switch (nothing changed)"));
+    snapshot = std::move(snap).value();
+  } else if (!a.clients.empty() || !a.ports.empty()) {
+    return Fail(Status::BadInput("--client/--port select the sessions of --snapshot-out", "add --snapshot-out FILE"));
+  }
   auto change = a.create ? backend.Add(a.tenant, a.cluster) : backend.Set(a.tenant, a.cluster);
   if (!change.ok()) return Fail(change.status());
 
@@ -93,6 +142,7 @@ CommandResult RunSet(Context& ctx, const RouteArgs& a) {
               {"to", change->new_cluster},
               {"changed", change->changed},
               {"change", change->ToJson()}};
+  if (!snapshot.is_null()) res.json["snapshot"] = snapshot;
   std::string line = "route " + a.tenant + ": " + Describe(change->previous_cluster, change->previous_backend) +
                      " -> " + Describe(change->new_cluster, change->new_backend) +
                      (change->changed ? "" : " (already set; nothing changed)");
@@ -163,6 +213,12 @@ const CommandRegistrar kRoute([](CLI::App& app, const auto& bind) {
   set->add_option("CLUSTER", set_args->cluster, "target cluster id")->required();
   set->add_flag("--create", set_args->create, "also route a tenant that has no route yet");
   set->add_flag("--no-wait", set_args->no_wait, "do not wait for the proxy to serve the new route");
+  set->add_option("--snapshot-out", set_args->snapshot_out,
+                  "first record the tenant's sessions on this host (its own network namespace) to FILE, right before "
+                  "the switch: a fleet proxy host's cut (then `sessions kill --snapshot-in FILE`); kept if the route "
+                  "already points at CLUSTER");
+  set->add_option("--client", set_args->clients, "with --snapshot-out: tenant client address or CIDR, repeatable");
+  set->add_option("--port", set_args->ports, "with --snapshot-out: the proxy's listen port(s), e.g. 80,443");
   bind(set, [set_args](Context& ctx) { return RunSet(ctx, *set_args); });
 
   auto adopt_args = std::make_shared<RouteArgs>();

@@ -229,6 +229,12 @@ class FleetLab:
         with open(cfg_file, "w") as f:
             f.write(cfg)
         run(["haproxy", "-c", "-q", "-f", cfg_file])
+        pid = self._spawn_haproxy(f"p{i}", ns, hdir, cfg_file, sock)
+        return {"haproxy_pid": pid, "haproxy_cfg": cfg_file, "haproxy_socket": sock, "map_file": map_file}
+
+    def _spawn_haproxy(self, name, ns, hdir, cfg_file, sock):
+        if os.path.exists(sock):
+            os.unlink(sock)
         log = open(os.path.join(hdir, "logs", "haproxy.log"), "ab")
         p = subprocess.Popen(["ip", "netns", "exec", ns, "haproxy", "-db", "-f", cfg_file], stdout=log, stderr=log,
                              start_new_session=True)
@@ -236,9 +242,15 @@ class FleetLab:
         deadline = time.monotonic() + 10
         while not os.path.exists(sock):
             if p.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"haproxy on p{i} did not start: see {hdir}/logs/haproxy.log")
+                raise RuntimeError(f"haproxy on {name} did not start: see {hdir}/logs/haproxy.log")
             time.sleep(0.02)
-        return {"haproxy_pid": p.pid, "haproxy_cfg": cfg_file, "haproxy_socket": sock, "map_file": map_file}
+        return p.pid
+
+    def start_haproxy(self, name):
+        """HAProxy of host `name` again, from its config; it reads the map file headshift keeps durable."""
+        h = self.info["hosts"][name]
+        h["haproxy_pid"] = self._spawn_haproxy(name, h["netns"], h["dir"], h["haproxy_cfg"], h["haproxy_socket"])
+        self._save()
 
     def start_sshd(self, name, host=None):
         host = host or self.info["hosts"][name]

@@ -256,7 +256,39 @@ class FleetAnsible(unittest.TestCase):
         q = self.lab.hs("doctor", "--json")
         self.assertEqual(q.returncode, 0, q.stdout)
 
-    def test_6_proxy_down_stops_before_any_change(self):
+    def test_6_proxy_lost_mid_run_then_resume(self):
+        """HAProxy of p3 dies after preflight: the run stops at p3's switch. Once HAProxy is back, p3's
+        devices redial through p3's unswitched route to the source, which no longer holds their rows in the
+        shared layout (the stand-in refuses them: the cost of leaving a cut half done). The re-run snapshots
+        p3 afresh (its route still points at the source), switches it, and every device ends on the target."""
+        tenant = "hsa"
+        home = self.where(tenant)
+        to = other(home, self.lab.info["clusters"])
+        n_before = len(self.journal(tenant))
+        run = self.playbook("migrate_tenant.yml", "-e", f"tenant={tenant}", "-e", f"to={to}", background=True)
+        try:
+            self.wait_journal(tenant, lambda ms: len(ms) > n_before)
+            self.lab.stop_haproxy("p3")
+            out, _ = run.communicate(timeout=600)
+        finally:
+            if run.poll() is None:
+                run.kill()
+        self.assertNotEqual(run.returncode, 0, out[-4000:])
+        self.assertRegex(out, r"fatal: \[p3\]")
+        self.assertIn("haproxy.sock", out)
+        self.assertEqual(self.journal(tenant)[0]["state"], "paused")
+        self.lab.start_haproxy("p3")
+        self.assertEqual(self.lab.host_map("p3")[f"{tenant}.demo.com"], f"headscale-cluster{home}")
+        p = self.playbook("migrate_tenant.yml", "-e", f"tenant={tenant}", "-e", f"to={to}")
+        self.assert_ok(p, "migrate_tenant.yml after p3's HAProxy came back")
+        self.assertEqual(self.where(tenant), to)
+        self.lab.wait_connected(tenant, to, timeout=60)
+        self.lab.wait_connected(timeout=60)  # every other tenant's devices on p3 are back too
+        ms = self.journal(tenant)
+        self.assertEqual(len(ms), n_before + 1)
+        self.assertEqual(ms[0]["state"], "complete", ms[0])
+
+    def test_7_proxy_down_stops_before_any_change(self):
         tenant = "hsa"
         home = self.where(tenant)
         to = other(home, self.lab.info["clusters"])
