@@ -89,6 +89,21 @@ class FleetAnsible(unittest.TestCase):
             time.sleep(0.05)
         self.fail(f"journal of {tenant}: condition not reached in {timeout} s: {ms}")
 
+    def migrate_interrupted(self, tenant, to, fail_host):
+        """Runs migrate_tenant.yml and calls fail_host() once the control host has started the copy (every
+        host passed preflight); returns the playbook's output, asserting that it failed."""
+        n_before = len(self.journal(tenant))
+        run = self.playbook("migrate_tenant.yml", "-e", f"tenant={tenant}", "-e", f"to={to}", background=True)
+        try:
+            self.wait_journal(tenant, lambda ms: len(ms) > n_before)
+            fail_host()
+            out, _ = run.communicate(timeout=600)
+        finally:
+            if run.poll() is None:
+                run.kill()
+        self.assertNotEqual(run.returncode, 0, out[-4000:])
+        return out
+
     # ---- tests, in order (they share the lab) ----
     def test_0_bad_input_changes_nothing(self):
         maps = {n: self.lab.host_map(n) for n in self.lab.info["hosts"]}
@@ -170,16 +185,7 @@ class FleetAnsible(unittest.TestCase):
         tenant = "hsb"
         home = self.where(tenant)
         to = other(home, self.lab.info["clusters"])
-        run = self.playbook("migrate_tenant.yml", "-e", f"tenant={tenant}", "-e", f"to={to}", background=True)
-        try:
-            # The control host has started the copy: every host passed preflight. Now p2 goes away.
-            self.wait_journal(tenant, lambda ms: len(ms) > 0)
-            self.lab.stop_sshd("p2")
-            out, _ = run.communicate(timeout=600)
-        finally:
-            if run.poll() is None:
-                run.kill()
-        self.assertNotEqual(run.returncode, 0, out[-4000:])
+        out = self.migrate_interrupted(tenant, to, lambda: self.lab.stop_sshd("p2"))
         self.assertRegex(out, r"p2.*UNREACHABLE|UNREACHABLE.*p2|fatal: \[p2\]")
         ms = self.journal(tenant)
         self.assertEqual(len(ms), 1)
@@ -265,15 +271,7 @@ class FleetAnsible(unittest.TestCase):
         home = self.where(tenant)
         to = other(home, self.lab.info["clusters"])
         n_before = len(self.journal(tenant))
-        run = self.playbook("migrate_tenant.yml", "-e", f"tenant={tenant}", "-e", f"to={to}", background=True)
-        try:
-            self.wait_journal(tenant, lambda ms: len(ms) > n_before)
-            self.lab.stop_haproxy("p3")
-            out, _ = run.communicate(timeout=600)
-        finally:
-            if run.poll() is None:
-                run.kill()
-        self.assertNotEqual(run.returncode, 0, out[-4000:])
+        out = self.migrate_interrupted(tenant, to, lambda: self.lab.stop_haproxy("p3"))
         self.assertRegex(out, r"fatal: \[p3\]")
         self.assertIn("haproxy.sock", out)
         self.assertEqual(self.journal(tenant)[0]["state"], "paused")
