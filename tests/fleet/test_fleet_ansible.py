@@ -134,6 +134,14 @@ class FleetAnsible(unittest.TestCase):
         self.assert_ok(p, "migrate_tenant.yml --check")
         self.assertIn("plan only (check mode)", p.stdout)
         self.assertRegex(p.stdout, r"would reset\s+[1-9]\d* session")
+        # the maintainers' playbooks in check mode: plans only, no cordon, no upgrade command run
+        p = self.playbook("drain_cluster.yml", "-e", f"cluster={home}", check=True)
+        self.assert_ok(p, "drain_cluster.yml --check")
+        p = self.playbook("rolling_upgrade.yml", "-e", "clusters=" + ",".join(self.lab.info["clusters"]),
+                          "-e", json.dumps({"upgrade_command": ["/bin/false", "{cluster}"]}), check=True)
+        self.assert_ok(p, "rolling_upgrade.yml --check")
+        q = self.lab.hs("plan", "hsb", "--to", home)  # a cordoned target would be refused (exit 3)
+        self.assertEqual(q.returncode, 0, q.stdout + q.stderr)
         self.assertEqual(self.where("hsa"), home)
         self.assertEqual(self.journal("hsa"), [])
         self.assertEqual(before, self.sessions_by_host())
@@ -156,9 +164,16 @@ class FleetAnsible(unittest.TestCase):
         devs = self.lab.wait_connected(tenant, to, timeout=30)
         self.assertEqual({d["disconnects"] for d in devs}, {1}, devs)
         self.assertEqual(sum(d["rejections"] for d in devs), 0)
-        # each host's kernel: the tenant's old sessions gone, new ones there; other tenants' untouched
-        after = self.sessions_by_host()
-        mine_after = self.tenant_cookies(after, tenant)
+        # each host's kernel: the tenant's old sessions gone, new ones there; other tenants' untouched.
+        # The devices' records lag their sockets by up to a second: wait until each host's kernel shows
+        # as many sessions of the tenant as before (bounded), then assert.
+        deadline = time.monotonic() + 15
+        while True:
+            after = self.sessions_by_host()
+            mine_after = self.tenant_cookies(after, tenant)
+            if all(len(mine_after[h]) == len(mine_before[h]) for h in after) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         for h in self.lab.info["hosts"]:
             self.assertFalse(mine_before[h] & mine_after[h], f"{tenant}'s old sessions still open on {h}")
             self.assertEqual(len(mine_after[h]), len(mine_before[h]), f"{tenant}'s devices on {h} not back")
