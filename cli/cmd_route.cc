@@ -2,9 +2,8 @@
 // single-step route commands over proxycfg's RouteBackend (proxycfg/route_backend.h).
 #include <chrono>
 #include <memory>
-#include <sstream>
-
 #include <filesystem>
+#include <sstream>
 
 #include "cli/command.h"
 #include "dataplane/cidr.h"
@@ -35,9 +34,7 @@ struct RouteArgs {
 // A snapshot taken by an earlier run is kept when the route already points at the target (the
 // sessions made since went through the new route).
 StatusOr<nlohmann::json> SnapshotBeforeSwitch(const RouteArgs& a, const std::optional<Route>& current) {
-  if (current && current->cluster_id == a.cluster && std::filesystem::exists(a.snapshot_out)) {
-    return nlohmann::json{{"file", a.snapshot_out}, {"kept", true}};
-  }
+  // The selection is checked first, also when an earlier snapshot is kept: bad input is always refused.
   auto ports = ParsePorts(a.ports);
   if (!ports.ok()) return ports.status();
   auto clients = ParseCidrList(a.clients);
@@ -46,6 +43,9 @@ StatusOr<nlohmann::json> SnapshotBeforeSwitch(const RouteArgs& a, const std::opt
   sel.ports = *ports;
   sel.clients = *clients;
   HS_RETURN_IF_ERROR(sel.Validate(true));
+  if (current && current->cluster_id == a.cluster && std::filesystem::exists(a.snapshot_out)) {
+    return nlohmann::json{{"file", a.snapshot_out}, {"kept", true}};
+  }
   auto table = SessionTable::Open({"", "", "", *ports}, SessionTable::Access::kReadOnly, TerminatorOptions{});
   if (!table.ok()) return table.status();
   auto snap = (*table)->Snapshot(sel);

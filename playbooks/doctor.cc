@@ -215,10 +215,10 @@ std::vector<DoctorCheck> CheckNoiseKeys(const Config& config) {
 DoctorCheck CheckProxy(const Config& config) {
   DoctorCheck c{"proxy[" + std::string(ProxyKindName(config.proxy.kind)) + "]", false, false, "", ""};
   if (config.proxy.kind == ProxyKind::kFleet) {
-    // Nothing on this host to check: each proxy host runs its own `headshift doctor --host-only`
+    // Nothing on this host to check: each proxy host runs its own `headshift doctor --proxy-host`
     // (the fleet playbook's preflight does).
     c.ok = true;
-    c.detail = "routes and sessions live on the proxy hosts; run `headshift doctor` there (the playbook does)";
+    c.detail = "routes and sessions live on the proxy hosts; run `headshift doctor --proxy-host` there (the playbook does)";
     return c;
   }
   if (config.proxy.kind == ProxyKind::kHaproxy) {

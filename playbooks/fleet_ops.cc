@@ -310,6 +310,8 @@ StatusOr<PlaybookRunReport> FleetOps::Apply(const std::string& path, const Fleet
     }
     return run;
   }
+  // Before the run is recorded: a fleet refuses every step that moves a tenant, so refuse the whole run.
+  HS_RETURN_IF_ERROR(RefuseFleet(impl_->config, "apply"));
   auto db = impl_->RunsDb();
   if (!db.ok()) return db.status();
   PgConn& conn = **db;

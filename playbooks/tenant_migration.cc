@@ -918,9 +918,9 @@ struct TenantMigration::Impl {
       run.rep.shared_addresses = sel->shared;
       details["client_addresses"] = sel->selected;
       details["shared_addresses"] = sel->shared;
-      run.rep.warnings.push_back("run the cut on every proxy host (sessions list --snapshot-out, route set, sessions "
-                                 "kill --snapshot-in), then `headshift resume " + run.rec.id +
-                                 " --from reconnected`");
+      run.rep.warnings.push_back("run the cut on every proxy host (`route set --snapshot-out FILE --client … --port …`, "
+                                 "then `sessions kill --snapshot-in FILE`), then `headshift resume " + run.rec.id +
+                                 " --from reconnected` (playbooks/ansible/migrate_tenant.yml does all of it)");
     }
     HS_RETURN_IF_ERROR(mover->journal().SetState(run.rec, "paused", details));
     run.rep.state = "paused";

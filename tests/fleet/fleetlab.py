@@ -313,8 +313,7 @@ class FleetLab:
             yaml.safe_dump(inv, f, sort_keys=False)
 
     def _start_clients(self, sb, n_hosts, b):
-        with open(os.path.join(sb["state_dir"] if "state_dir" in sb else self.info["sandbox_dir"], "fleet",
-                               "clients.json")) as f:
+        with open(os.path.join(self.info["sandbox_dir"], "fleet", "clients.json")) as f:
             spec = json.load(f)
         for idx, c in enumerate(spec["clients"]):
             port = c["connect"].rsplit(":", 1)[1]

@@ -315,6 +315,41 @@ class FleetAnsible(unittest.TestCase):
         for h in ("p1", "p2"):
             self.assertEqual(self.lab.host_map(h)[f"{tenant}.demo.com"], f"headscale-cluster{home}")
 
+    def test_8_until_pauses_and_rollback_before_the_cut_touches_no_host(self):
+        tenant = "hsc"
+        home = self.lab.host_map("p1")[f"{tenant}.demo.com"].replace("headscale-cluster", "")
+        to = other(home, self.lab.info["clusters"])
+        maps = {h: self.lab.host_map(h) for h in ("p1", "p2")}
+        q = self.lab.hs("--json", "migrate", tenant, "--to", to, "--yes", "--until", "verify")
+        self.assertEqual(q.returncode, 0, q.stdout + q.stderr)
+        rep = json.loads(q.stdout)
+        self.assertEqual((rep["state"], rep["paused_after"], rep["next_step"]), ("paused", "verify", "target_ready"))
+        mid = rep["id"]
+        q = self.lab.hs("--json", "resume", mid)  # fleet: continues and pauses again before the cut
+        rep = json.loads(q.stdout)
+        self.assertEqual((q.returncode, rep["state"], rep["next_step"]), (0, "paused", "snapshot_sessions"), q.stdout)
+        self.assertTrue(rep["client_addresses"])
+        q = self.lab.hs("--json", "rollback", mid)
+        self.assertEqual(q.returncode, 0, q.stdout + q.stderr)
+        self.assertEqual(self.journal(tenant)[0]["state"], "rolled_back")
+        self.assertEqual(maps, {h: self.lab.host_map(h) for h in ("p1", "p2")})
+        # bad input on a proxy host is refused before anything is written: no snapshot file, route unchanged
+        h = self.lab.info["hosts"]["p1"]
+        snap = os.path.join(h["state_dir"], "bad.sessions.json")
+        q = self.lab.hs("route", "set", tenant, to, "--snapshot-out", snap, "--client", "not-an-address", "--port", "80",
+                        config=h["headshift_config"], netns=h["netns"])
+        self.assertEqual(q.returncode, 2, q.stdout + q.stderr)
+        self.assertFalse(os.path.exists(snap))
+        self.assertEqual(self.lab.host_map("p1"), maps["p1"])
+        # `apply` on the control host would pause each move half way: refused before its run is recorded
+        book = self.lab.path("book.yaml")
+        with open(book, "w") as f:
+            f.write(f"name: fleet-apply\nsteps:\n  - migrate: {{tenants: [{tenant}], to: '{to}'}}\n")
+        q = self.lab.hs("apply", book)
+        self.assertEqual(q.returncode, 2, q.stdout + q.stderr)
+        self.assertIn("proxy.kind fleet", q.stdout + q.stderr)
+        self.assertEqual(self.journal(tenant)[0]["state"], "rolled_back")
+
 
 if __name__ == "__main__":
     unittest.main()
