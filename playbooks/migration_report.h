@@ -17,13 +17,9 @@
 
 namespace headshift {
 
-// The steps of one migration, in order (DESIGN.md "Migration state machine").
-inline const std::vector<std::string>& MigrationSteps() {
-  static const std::vector<std::string> kSteps = {
-      "preflight",   "copy",       "verify",         "target_ready", "snapshot_sessions", "switch_route",
-      "route_live",  "reset_sessions", "reconnected", "catch_up",     "complete"};
-  return kSteps;
-}
+// The steps of one migration, in order (DESIGN.md "Migration state machine"): the names of the
+// step table, playbooks/steps/step_table.cc.
+const std::vector<std::string>& MigrationSteps();
 
 // Something that could go wrong, found by plan/preflight. `kind` names it for automation
 // (noise_key_mismatch, no_reload_command, target_restart, shared_addresses, no_client_addresses,

@@ -4,6 +4,11 @@
 //   preflight → copy → verify → target_ready → snapshot_sessions → switch_route → route_live
 //   → reset_sessions → reconnected → catch_up → complete
 //
+// Each step is one file under playbooks/steps/ (a MigrationStep, playbooks/migration_step.h); the
+// order is the table in playbooks/steps/step_table.cc; playbooks/step_runner.h runs them (journal,
+// lock check, pause, resume, crash points, rollback). This class only validates, runs preflight,
+// creates the journal and hands the run to the runner.
+//
 // Every step is journaled when it starts and when it finishes (migrate::Journal), with what later
 // steps and `resume`/`rollback` need (the session snapshot, the route before the flip, the devices
 // online before the cut). Every step is idempotent, so Resume() after a crash at any point converges.

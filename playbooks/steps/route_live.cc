@@ -1,0 +1,20 @@
+// route_live: the proxy serves the tenant's new route (timeouts.route_live_ms). Journals nothing
+// more than its time. A cut step. Undone with switch_route (which waits for the old route live).
+#include "playbooks/migration_run.h"
+#include "playbooks/steps/steps.h"
+
+namespace headshift::steps {
+
+MigrationStep RouteLive() {
+  MigrationStep s;
+  s.name = "route_live";
+  s.cut = true;
+  s.run = [](MigrationRun& run) -> StatusOr<nlohmann::json> {
+    HS_RETURN_IF_ERROR(run.env.route->WaitLive(run.ref.tenant, run.ref.to,
+                                               std::chrono::milliseconds(run.env.config.timeouts.route_live_ms)));
+    return nlohmann::json::object();
+  };
+  return s;
+}
+
+}  // namespace headshift::steps
