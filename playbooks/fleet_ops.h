@@ -17,7 +17,7 @@
 
 #include "common/config.h"
 #include "common/status.h"
-#include "playbooks/migration_report.h"
+#include "playbooks/fleet_report.h"
 #include "playbooks/placement.h"
 
 namespace headshift {
@@ -27,29 +27,6 @@ struct FleetOptions {
   bool dry_run = false;
   bool allow_shared = false;
   std::function<void(const std::string& line)> progress;  // one human line per event
-};
-
-struct FleetReport {
-  std::string operation;                  // drain | rebalance | move
-  std::vector<PlannedMove> plan;
-  std::vector<MigrationReport> completed;
-  std::vector<std::pair<PlannedMove, std::string>> failed;  // move, error
-  std::vector<PlannedMove> pending;       // planned, not started (stopped after a failure)
-  std::vector<std::string> skipped;       // tenants already where they should be
-  nlohmann::json extra = nlohmann::json::object();  // operation-specific (loads, tolerance band)
-  bool ok() const { return failed.empty() && pending.empty(); }
-  nlohmann::json ToJson() const;
-  std::string ToText() const;
-};
-
-struct PlaybookRunReport {
-  std::string run_id;
-  std::string playbook;
-  std::string state;  // complete | paused | failed | planned
-  int next_step = 0;  // index of the first step not done
-  std::vector<nlohmann::json> steps;  // per step: {index, step, state, report}
-  nlohmann::json ToJson() const;
-  std::string ToText() const;
 };
 
 class FleetOps {
