@@ -32,11 +32,11 @@ StatusOr<nlohmann::json> Run(MigrationRun& run) {
 }  // namespace
 
 MigrationStep CatchUp() {
-  MigrationStep s;
-  s.name = "catch_up";
-  s.after_cut = true;
-  s.run = Run;
-  return s;
+  return MigrationStep{
+      .name = "catch_up",
+      .after_cut = true,
+      .run = Run,
+  };
 }
 
 }  // namespace headshift::steps

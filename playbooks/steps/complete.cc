@@ -6,16 +6,22 @@
 
 namespace headshift::steps {
 
+namespace {
+
+StatusOr<nlohmann::json> Run(MigrationRun& run) {
+  auto r = run.env.mover->Retire(run.ref, run.opts.archive_on_retire);
+  if (!r.ok()) return r.status();
+  return r->ToJson();
+}
+
+}  // namespace
+
 MigrationStep Complete() {
-  MigrationStep s;
-  s.name = "complete";
-  s.after_cut = true;
-  s.run = [](MigrationRun& run) -> StatusOr<nlohmann::json> {
-    auto r = run.env.mover->Retire(run.ref, run.opts.archive_on_retire);
-    if (!r.ok()) return r.status();
-    return r->ToJson();
+  return MigrationStep{
+      .name = "complete",
+      .after_cut = true,
+      .run = Run,
   };
-  return s;
 }
 
 }  // namespace headshift::steps

@@ -37,12 +37,12 @@ Status Undo(MigrationRun& run, nlohmann::json& details) {
 }  // namespace
 
 MigrationStep Copy() {
-  MigrationStep s;
-  s.name = "copy";
-  s.run = Run;
-  s.undo = Undo;
-  s.undo_first = [](const MigrationRun& run) { return run.env.config.database.layout != DbLayout::kSplit; };
-  return s;
+  return MigrationStep{
+      .name = "copy",
+      .run = Run,
+      .undo = Undo,
+      .undo_first = [](const MigrationRun& run) { return run.env.config.database.layout != DbLayout::kSplit; },
+  };
 }
 
 }  // namespace headshift::steps

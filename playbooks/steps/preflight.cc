@@ -198,10 +198,10 @@ json PreflightDetails(const MigrationReport& rep, const json& online_before, dou
 }
 
 MigrationStep Preflight() {
-  MigrationStep s;
-  s.name = "preflight";
-  s.before_journal = true;
-  return s;
+  return MigrationStep{
+      .name = "preflight",
+      .before_journal = true,
+  };
 }
 
 }  // namespace headshift::steps

@@ -86,11 +86,11 @@ StatusOr<json> Run(MigrationRun& run) {
 }  // namespace
 
 MigrationStep Reconnected() {
-  MigrationStep s;
-  s.name = "reconnected";
-  s.after_cut = true;
-  s.run = Run;
-  return s;
+  return MigrationStep{
+      .name = "reconnected",
+      .after_cut = true,
+      .run = Run,
+  };
 }
 
 }  // namespace headshift::steps

@@ -93,13 +93,13 @@ Status Undo(MigrationRun& run, json& details) {
 }  // namespace
 
 MigrationStep ResetSessions() {
-  MigrationStep s;
-  s.name = "reset_sessions";
-  s.cut = true;
-  s.run = Run;
-  s.undo = Undo;
-  s.undo_after = "switch_route";
-  return s;
+  return MigrationStep{
+      .name = "reset_sessions",
+      .cut = true,
+      .run = Run,
+      .undo = Undo,
+      .undo_after = "switch_route",
+  };
 }
 
 }  // namespace headshift::steps

@@ -5,16 +5,22 @@
 
 namespace headshift::steps {
 
+namespace {
+
+StatusOr<nlohmann::json> Run(MigrationRun& run) {
+  HS_RETURN_IF_ERROR(run.env.route->WaitLive(run.ref.tenant, run.ref.to,
+                                             std::chrono::milliseconds(run.env.config.timeouts.route_live_ms)));
+  return nlohmann::json::object();
+}
+
+}  // namespace
+
 MigrationStep RouteLive() {
-  MigrationStep s;
-  s.name = "route_live";
-  s.cut = true;
-  s.run = [](MigrationRun& run) -> StatusOr<nlohmann::json> {
-    HS_RETURN_IF_ERROR(run.env.route->WaitLive(run.ref.tenant, run.ref.to,
-                                               std::chrono::milliseconds(run.env.config.timeouts.route_live_ms)));
-    return nlohmann::json::object();
+  return MigrationStep{
+      .name = "route_live",
+      .cut = true,
+      .run = Run,
   };
-  return s;
 }
 
 }  // namespace headshift::steps

@@ -51,11 +51,11 @@ StatusOr<json> Run(MigrationRun& run) {
 }  // namespace
 
 MigrationStep SnapshotSessions() {
-  MigrationStep s;
-  s.name = "snapshot_sessions";
-  s.cut = true;
-  s.run = Run;
-  return s;
+  return MigrationStep{
+      .name = "snapshot_sessions",
+      .cut = true,
+      .run = Run,
+  };
 }
 
 }  // namespace headshift::steps

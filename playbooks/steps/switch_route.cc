@@ -78,13 +78,13 @@ Status Undo(MigrationRun& run, json& details) {
 }  // namespace
 
 MigrationStep SwitchRoute() {
-  MigrationStep s;
-  s.name = "switch_route";
-  s.cut = true;
-  s.start_details = StartDetails;
-  s.run = Run;
-  s.undo = Undo;
-  return s;
+  return MigrationStep{
+      .name = "switch_route",
+      .cut = true,
+      .start_details = StartDetails,
+      .run = Run,
+      .undo = Undo,
+  };
 }
 
 }  // namespace headshift::steps

@@ -147,10 +147,10 @@ StatusOr<json> Run(MigrationRun& run) {
 }  // namespace
 
 MigrationStep TargetReady() {
-  MigrationStep s;
-  s.name = "target_ready";
-  s.run = Run;
-  return s;
+  return MigrationStep{
+      .name = "target_ready",
+      .run = Run,
+  };
 }
 
 }  // namespace headshift::steps

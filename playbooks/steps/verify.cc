@@ -5,15 +5,21 @@
 
 namespace headshift::steps {
 
+namespace {
+
+StatusOr<nlohmann::json> Run(MigrationRun& run) {
+  auto r = run.env.mover->Verify(run.ref);
+  if (!r.ok()) return r.status();
+  return r->ToJson();
+}
+
+}  // namespace
+
 MigrationStep Verify() {
-  MigrationStep s;
-  s.name = "verify";
-  s.run = [](MigrationRun& run) -> StatusOr<nlohmann::json> {
-    auto r = run.env.mover->Verify(run.ref);
-    if (!r.ok()) return r.status();
-    return r->ToJson();
+  return MigrationStep{
+      .name = "verify",
+      .run = Run,
   };
-  return s;
 }
 
 }  // namespace headshift::steps
