@@ -56,12 +56,15 @@ class StepRunner {
   // The index of `step` in the table (size() if unknown).
   size_t IndexOf(const std::string& step) const;
 
+  // The steps with an undo, in the order Rollback undoes them (each only if it started): reverse
+  // step order, a step with undo_after right after that step, undo_first ones before all others.
+  std::vector<const MigrationStep*> UndoOrder(const MigrationRun& run) const;
+
  private:
   Status RunStep(MigrationRun& run, const MigrationStep& step);
   Status CheckLock(MigrationRun& run, const std::string& next);
   Status Pause(MigrationRun& run, const std::string& after, const std::string& next);
   Status SkipExternal(MigrationRun& run, size_t& first, size_t target);
-  std::vector<const MigrationStep*> UndoOrder(const MigrationRun& run) const;
 
   const std::vector<MigrationStep>& steps_;
 };
