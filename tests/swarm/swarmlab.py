@@ -76,6 +76,7 @@ class SwarmLab:
         self.ns = f"hsw-{name}"
         self.dir = os.path.abspath(state_dir or f"/tmp/headshift-swarm-{name}")
         self.pids = {}
+        self._procs = {}
 
     def path(self, *p):
         return os.path.join(self.dir, *p)
@@ -91,7 +92,14 @@ class SwarmLab:
                              start_new_session=True, env=e, cwd=self.dir)
         logf.close()
         self.pids[key] = p.pid
+        self._procs[p.pid] = p
         return p.pid
+
+    def _stop(self, pid, grace=10.0):
+        stop_pid(pid, grace)
+        p = self._procs.pop(pid, None)
+        if p is not None:
+            p.wait()
 
     def wait(self, what, fn, timeout, interval=0.2):
         deadline = time.monotonic() + timeout
@@ -142,13 +150,13 @@ class SwarmLab:
         self.ca = f"{d}/ca.pem"
 
     def _headscale_config(self, policy, tuning):
-        derp = self.path("derp.json")
+        derp = self.path("derp.yaml")
         # headscale refuses an empty DERP map; swarm devices never use DERP (no data plane), so a region
-        # nothing listens on is enough.
+        # nothing listens on is enough. (Written as YAML: the region id must be an integer key.)
         with open(derp, "w") as f:
-            json.dump({"regions": {"900": {"regionid": 900, "regioncode": "lab", "regionname": "lab", "nodes": [
-                {"name": "900a", "regionid": 900, "hostname": "derp.invalid", "ipv4": "127.0.0.2", "ipv6": "none",
-                 "stunport": 3478, "derpport": 8443}]}}}, f)
+            f.write("regions:\n  900:\n    regionid: 900\n    regioncode: lab\n    regionname: lab\n    nodes:\n"
+                    "      - {name: 900a, regionid: 900, hostname: derp.invalid, ipv4: 127.0.0.2, ipv6: none,"
+                    " stunport: 3478, derpport: 8443}\n")
         pol = ""
         if policy is not None:
             pol = self.path("policy.json")
@@ -193,7 +201,7 @@ class SwarmLab:
         self.wait("headscale", self.health, 60)
 
     def stop_headscale(self):
-        stop_pid(self.pids.pop("headscale", None))
+        self._stop(self.pids.pop("headscale", None))
 
     def restart_headscale(self):
         """Stop and start (same database and Noise key): every control connection drops."""
@@ -250,7 +258,7 @@ class SwarmLab:
 
     def down(self):
         for key in list(self.pids):
-            stop_pid(self.pids.pop(key))
+            self._stop(self.pids.pop(key))
         listed = run(["ip", "netns", "list"], check=False).stdout.split()
         if self.ns in listed:
             for pid in run(["ip", "netns", "pids", self.ns], check=False).stdout.split():

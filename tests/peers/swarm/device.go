@@ -6,7 +6,8 @@ package main
 //
 // Events (the "ev" of a record; see README.md for every field):
 //   start        the client was created (node_key, node_id known so far, resumed = identity came from the file)
-//   registered   a registration (/machine/register) succeeded: authRoutine reached loggedIn
+//   registered   a login (/machine/register) succeeded: authRoutine reached loggedIn (for a resumed
+//                device, the known node logging in with its keys)
 //   lost         the map long-poll ended with an error (the control connection was lost or a dial failed);
 //                stamped when PollNetMap returned, before the backoff sleep
 //   error        the error the client reported (text), after its backoff
@@ -62,7 +63,7 @@ type Device struct {
 	mu          sync.Mutex
 	nodeKey     key.NodePublic
 	nodeID      int64
-	registered  bool // an earlier run completed registration (no auth key this time)
+	resumed     bool // the identity came from the shard's file (an earlier run)
 	loggedIn    bool
 	inPoll      bool        // a netmap arrived since the last loss (set by logf, in the client's order)
 	firstAt     []time.Time // first netmaps of a poll seen by logf, not yet recorded by the observer
@@ -76,14 +77,13 @@ type Device struct {
 func NewDevice(sh *Shared, name, hostname string) *Device {
 	id, resumed := sh.IDs.GetOrCreate(name, newLogID)
 	d := &Device{Name: name, Hostname: hostname, sh: sh, nodeKey: id.Persist.PrivateNodeKey.Public(),
-		nodeID: id.NodeID, registered: id.Registered, firstSeen: make(chan struct{})}
-	_ = resumed
+		nodeID: id.NodeID, resumed: resumed, firstSeen: make(chan struct{})}
 	return d
 }
 
 // Start creates the control client and sets its login goal (as tailscaled does at start).
 func (d *Device) Start() error {
-	id, resumed := d.sh.IDs.GetOrCreate(d.Name, newLogID)
+	id, _ := d.sh.IDs.GetOrCreate(d.Name, newLogID)
 	hi := d.sh.Hostinfo.Clone()
 	hi.Hostname = d.Hostname
 	hi.BackendLogID = id.BackendLogID
@@ -114,7 +114,7 @@ func (d *Device) Start() error {
 	d.mu.Lock()
 	d.cc = cc
 	d.mu.Unlock()
-	f := map[string]any{"node_key": d.nodeKey.String(), "resumed": resumed, "hostname": d.Hostname}
+	f := map[string]any{"node_key": d.nodeKey.String(), "resumed": d.resumed, "hostname": d.Hostname}
 	if id.NodeID != 0 {
 		f["node_id"] = id.NodeID
 	}
