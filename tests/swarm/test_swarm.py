@@ -8,6 +8,8 @@ devices' own records (each device's netmaps, losses, re-authentications, node ke
   2. headscale restarts (every control connection drops): every device loses its connection, gets a netmap
      back with the same node key and ID, and never needs a login.
   3. the swarm restarts (SIGTERM, start): no new node in headscale, same ids and keys, no login asked.
+  4. headscale expires one node: that device (and only it) records needs_login, so "no needs_login" in the
+     records is evidence, not silence.
 
 Run: flock /tmp/headshift-lab.lock ctest -L real -R swarm, or /usr/bin/python3 -m unittest -v test_swarm
 Env: SWARM_TEST_DEVICES (default 100), SWARM_KEEP_LAB=1 keeps the lab for inspection.
@@ -113,6 +115,16 @@ class SwarmOnRealHeadscale(unittest.TestCase):
         nodes = self.wait_nodes_online(120)
         self.assertEqual(len(nodes), N, "a swarm restart created new nodes")
         self.assertEqual({d: (n["id"], n["node_key"]) for d, n in nodes.items()}, ids)
+
+        # ---- 4. the records can show a re-authentication: headscale expires one node -----------------------
+        victim = devices[-1]
+        t2 = time.time()
+        lab.headscale(["nodes", "expire", "-i", str(ids[victim][0])])
+        tl = sw.wait(lambda tl: any(r["ev"] == "needs_login" and r["t"] >= t2 * 1000 for r in tl[victim].records),
+                     timeout=120)
+        others = [d for d, t in tl.items() if d != victim and any(
+            r["ev"] in ("needs_login", "auth_url") and r["t"] >= t2 * 1000 for r in t.records)]
+        self.assertEqual(others, [], "devices whose node was not expired asked for a login")
 
 
 if __name__ == "__main__":
