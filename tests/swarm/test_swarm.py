@@ -22,7 +22,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import swarmlab  # noqa: E402
+import swarmlab  # noqa: E402  (puts sandbox/real on the path)
+import swarm  # noqa: E402
 
 N = int(os.environ.get("SWARM_TEST_DEVICES", "100"))
 
@@ -81,9 +82,15 @@ class SwarmOnRealHeadscale(unittest.TestCase):
         ids = {d: (nodes[d]["id"], nodes[d]["node_key"]) for d in devices}
 
         # ---- 2. headscale restart: every connection drops ------------------------------------------------
+        watch = swarm.SwarmWatch(sw).start()  # what observe.py / observed_move.py use for swarm devices
         t0 = time.time()
         lab.restart_headscale()
         tl = sw.wait(self.back_since(t0), timeout=600)
+        summary = watch.stop().summary()
+        self.assertEqual(sorted(summary["disconnected"]), sorted(devices), summary)
+        self.assertEqual((summary["unrecovered"], summary["reauth"], summary["identity_changed"]), ([], [], []),
+                         summary)
+        self.assertGreaterEqual(summary["interruption_ms"]["n"], N, summary)
         for d, t in tl.items():
             after = [r for r in t.records if r["t"] >= t0 * 1000]
             self.assertTrue(any(r["ev"] == "lost" for r in after), f"{d} never lost its connection")
