@@ -134,6 +134,42 @@ class DebianPackageTest(unittest.TestCase):
                 open(os.path.join(SRC, "playbooks", "examples", "headshift.yaml")) as g:
             self.assertEqual(f.read(), g.read())
 
+    def test_ansible_role_installs_the_package_with_apt(self):
+        """headshift_install with headshift_deb, run by real Ansible whose apt really installs the package, inside
+        a private mount namespace where /usr, /var and /etc are overlays over this machine's: the writes (binary,
+        dpkg database) land in a temp dir and vanish with it; this machine's packages stay as they are."""
+        if os.geteuid() != 0:
+            self.fail("needs root (a mount namespace with overlays)")
+        roles = os.path.join(SRC, "playbooks", "ansible", "roles")
+        with tempfile.TemporaryDirectory(prefix="headshift-apt-") as t:
+            with open(os.path.join(t, "install.yml"), "w") as f:
+                f.write("- name: Install headshift\n  hosts: all\n  gather_facts: false\n"
+                        "  roles:\n    - role: headshift_install\n")
+            play = (f"ansible-playbook -i localhost, -c local -e ansible_python_interpreter=/usr/bin/python3 "
+                    f"-e headshift_deb={self.deb} -e headshift_deb_dir={t}/debs -e headshift_state_dir={t}/state "
+                    f"{t}/install.yml")
+            script = "\n".join([
+                "set -e",
+                "for d in usr var etc; do",
+                f"  mkdir -p {t}/$d.up {t}/$d.work",
+                f"  mount -t overlay overlay -o lowerdir=/$d,upperdir={t}/$d.up,workdir={t}/$d.work /$d",
+                "done",
+                f"{play}", "echo '=== again'", f"{play}", "echo '=== installed'",
+                "dpkg-query -W -f='${Status} ${Version}\\n' headshift",
+                "/usr/bin/headshift --version",
+                "dpkg -L headshift"])
+            env = dict(os.environ, ANSIBLE_ROLES_PATH=roles, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+                       ANSIBLE_RETRY_FILES_ENABLED="0")
+            out = run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script], env=env)
+        first, again = out.split("=== again")
+        again, installed = again.split("=== installed")
+        self.assertRegex(first, r"localhost\s*: ok=\d+\s+changed=[1-9]")
+        self.assertRegex(again, r"localhost\s*: ok=\d+\s+changed=0\s")  # apt sees the same version installed
+        self.assertIn(f"install ok installed {VERSION}", installed)
+        self.assertRegex(installed, rf"headshift {re.escape(VERSION)} \(git ")
+        self.assertIn("/usr/share/bash-completion/completions/headshift", installed)
+        self.assertFalse(os.path.exists("/var/lib/dpkg/info/headshift.list"), "the install leaked out of the namespace")
+
     def complete(self, words):
         """What the installed completion offers for `words` (the last one being completed), run by bash with
         the real bash-completion library."""
