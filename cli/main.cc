@@ -4,9 +4,11 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
+#include "cli/build_info.h"
 #include "cli/command.h"
 #include "common/logging.h"
 #include "common/redact.h"
@@ -68,7 +70,8 @@ int main(int argc, char** argv) {
   app.add_option("--config", g.config_flag, "config file (default: $HEADSHIFT_CONFIG or ./headshift.yaml)");
   app.add_flag("--json", g.json, "print exactly one JSON object on stdout");
   app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error, critical, off")->default_val("info");
-  app.set_version_flag("--version", "headshift 0.1.0");
+  app.set_version_flag("--version", std::string("headshift ") + headshift::BuildVersion() + " (git " +
+                                        headshift::BuildRevision() + ")");
 
   std::map<CLI::App*, CommandRun> runs;
   auto bind = [&runs](CLI::App* sub, CommandRun run) { runs[sub] = std::move(run); };

@@ -41,11 +41,19 @@ InetDiagFilter SessionSelector::Filter() const {
 
 std::string SessionSelector::Describe() const {
   std::string s = "ports";
-  for (size_t i = 0; i < ports.size(); ++i) s += (i ? "," : " ") + std::to_string(ports[i]);
+  // Separator and value appended one at a time: `(i ? "," : " ") + std::to_string(...)` trips GCC 12's
+  // -Wrestrict false positive at -O3 (GCC PR 105329).
+  for (size_t i = 0; i < ports.size(); ++i) {
+    s += i ? ',' : ' ';
+    s += std::to_string(ports[i]);
+  }
   if (all_clients) return s + " clients any";
   if (!clients.empty()) {
     s += " clients";
-    for (size_t i = 0; i < clients.size(); ++i) s += (i ? "," : " ") + clients[i].ToString();
+    for (size_t i = 0; i < clients.size(); ++i) {
+      s += i ? ',' : ' ';
+      s += clients[i].ToString();
+    }
   }
   if (!flows.empty()) s += " nat-flows " + std::to_string(flows.size());
   return s;

@@ -45,7 +45,12 @@ std::string RowSql::MemberPredicate(const TenantTable& t, const std::string& ali
     ors.push_back(alias + "." + Ident(o.column) + " IN (" + MemberIds(*ref, sel) + ")");
   }
   if (ors.empty()) return "FALSE";
-  return "(" + JoinStrings(ors, " OR ") + ")";
+  // Appended, not `"(" + JoinStrings(...) + ")"`: operator+(const char*, string&&) inlines to an insert at
+  // position 0 that GCC 12 at -O3 misreads as overlapping memcpy (a -Wrestrict false positive, GCC PR 105329).
+  std::string p = "(";
+  p += JoinStrings(ors, " OR ");
+  p += ')';
+  return p;
 }
 
 std::vector<std::string> RowSql::MappedExprs(const TenantTable& t, const std::string& alias, const IdMaps& maps,

@@ -17,7 +17,7 @@ HaproxyMapFile::HaproxyMapFile(std::string text) : text_(std::move(text)) {
       pos = text_.size();
     } else {
       l.raw = text_.substr(pos, nl - pos);
-      l.ending = "\n";
+      l.ending = '\n';  // a char, not "\n": assign(const char*) trips GCC 12's -Wrestrict false positive at -O3
       pos = nl + 1;
     }
     if (!l.raw.empty() && l.raw.back() == '\r') {

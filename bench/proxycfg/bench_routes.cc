@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "common/atomic_file.h"
@@ -74,7 +75,7 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(dir / "maps");
   const std::string map = dir / "maps/tenants.map";
   std::string map_text;
-  for (int i = 0; i < 1000; ++i) map_text += "t" + std::to_string(i) + ".demo.com be_a\n";
+  for (int i = 0; i < 1000; ++i) map_text += fmt::format("t{}.demo.com be_a\n", i);
   testing::WriteFile(map, map_text);
   testing::NamedBackend a("A"), b("B");
   testing::HaproxyProcess haproxy(dir.path(), map, {{"be_a", a.port()}, {"be_b", b.port()}});
@@ -110,7 +111,7 @@ int main(int argc, char** argv) {
                          "\n    host_template: \"{tenant}.demo.com\"\n    throttle_ms: 0\n");
   auto troutes = TraefikFileRoutes::Make(tc);
   for (int i = 0; i < tenant_files; ++i) {
-    if (!(*troutes)->Add("t" + std::to_string(i), "3").ok()) return 1;
+    if (!(*troutes)->Add(fmt::format("t{}", i), "3").ok()) return 1;
   }
   if (!(*troutes)->Add("bench", "3").ok()) return 1;
   const std::string file = dyn + "/headshift-tenant-bench.yml";

@@ -16,11 +16,13 @@ and which cluster served them); HAProxy, sshd, Ansible, PostgreSQL and the kerne
 Addresses: 172.<B>.<i>.0/24 per host i (B: a free second octet in 16..31, picked at `up`).
   .1/.2 root<->host (ssh)  .5/.6 host<->clients  .9+4k/.10+4k host<->cluster k
 Files: <state> = /tmp/headshift-fleet-<name>: lab.json, inventory.yml, id_ed25519, p<i>/{sshd_config,
-haproxy.cfg, tenants.map, haproxy.sock, headshift.yaml, bin/, state/}, fleet/ (client records).
+haproxy.cfg, tenants.map, haproxy.sock, headshift.yaml, bin/, state/}, fleet/ (client records), package/ (the
+Debian package unpacked: the proxy hosts get its binary through the headshift_install role, as a release).
 `down` removes every namespace, veth, process and file, also from leftovers alone.
 Usage: fleetlab.py [--name fl] up [--hosts 3] [--tenants 3] [--devices 20] | down | status
 """
 import argparse
+import glob
 import json
 import os
 import shutil
@@ -36,6 +38,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.environ.get("HEADSHIFT_BUILD", os.path.join(REPO, "build"))
 HS = os.environ.get("HEADSHIFT_BIN", os.path.join(BUILD, "cli", "headshift"))
 FLEET_BIN = os.path.join(os.path.dirname(os.path.dirname(HS)), "sandbox", "hs-fleet")
+# The Debian package the proxy hosts get headshift from; default: packaged from HS's build directory.
+DEB = os.environ.get("HEADSHIFT_DEB", "")
 PORTS = [80, 443]
 
 
@@ -147,6 +151,7 @@ class FleetLab:
         self.info["control_config"] = self.path("control.yaml")
         with open(self.info["control_config"], "w") as f:
             yaml.safe_dump(control_cfg, f, sort_keys=False)
+        self.info["release_binary"] = self._package_binary()
         self._write_inventory()
         self._start_clients(sb, n_hosts, b)
         self.info["up_s"] = round(time.monotonic() - t0, 1)
@@ -290,6 +295,26 @@ class FleetLab:
         host = self.info["hosts"][name]
         kill_pids([p for p in netns_pids(host["netns"]) if _comm(p) == "haproxy"])
 
+    def _package_binary(self):
+        """The binary of headshift's Debian package, unpacked (`dpkg-deb -x`) into <state>/package: what the
+        proxy hosts run, installed by the headshift_install role as a release binary (an apt install of the
+        .deb would change this machine's /usr/bin, which every lab shares). The package is HEADSHIFT_DEB, else
+        `cpack -G DEB` of the build HS comes from: seconds, it packages what is built (stripped)."""
+        deb = DEB
+        if not deb:
+            build = os.path.dirname(os.path.dirname(HS))
+            out = os.path.join(build, "package")
+            run(["cpack", "-G", "DEB", "-B", out], cwd=build)
+            debs = sorted(glob.glob(os.path.join(out, "headshift_*.deb")), key=os.path.getmtime)
+            if not debs:
+                raise RuntimeError(f"cpack in {build} made no headshift_*.deb in {out}")
+            deb = debs[-1]
+        root = self.path("package")
+        run(["dpkg-deb", "-x", deb, root])
+        binary = os.path.join(root, "usr", "bin", "headshift")
+        run([binary, "--version"])
+        return binary
+
     def _write_inventory(self):
         proxies = {}
         for name, h in self.info["hosts"].items():
@@ -305,7 +330,7 @@ class FleetLab:
                          "ansible_ssh_private_key_file": self.path("id_ed25519"),
                          "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
                                                     "-o ConnectTimeout=5",
-                         "headshift_bin_source": HS},
+                         "headshift_release_binary": self.info["release_binary"]},
                 "hosts": proxies}}}}
         self.info["inventory"] = self.path("inventory.yml")
         with open(self.info["inventory"], "w") as f:

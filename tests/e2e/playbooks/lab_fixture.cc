@@ -1,5 +1,6 @@
 #include "tests/e2e/playbooks/lab_fixture.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -114,7 +115,10 @@ std::string LabFixture::QueryOn(const std::string& cluster, const std::string& s
   auto r = (*conn)->Exec(sql);
   if (!r.ok()) return "error: " + r.status().message();
   std::string out;
-  for (int i = 0; i < r->rows(); ++i) out += (i ? "\n" : "") + r->Get(i, 0);
+  for (int i = 0; i < r->rows(); ++i) {
+    if (i) out += '\n';
+    out += r->Get(i, 0);
+  }
   return out;
 }
 
@@ -143,7 +147,7 @@ std::string LabFixture::RouteOf(const std::string& tenant) {
     return j["routes"][0].value("cluster", "");
   }
   if (j.contains("route") && j["route"].is_object()) return j["route"].value("cluster_id", "");
-  return j.value("cluster_id", "?" + j.dump());
+  return j.value("cluster_id", fmt::format("?{}", j.dump()));
 }
 
 }  // namespace headshift::testing

@@ -14,6 +14,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 #include "common/subprocess.h"
 
 namespace headshift::testing {
@@ -66,7 +68,7 @@ std::string EndpointOf(int fd, bool peer) {
   }
   auto* s = reinterpret_cast<sockaddr_in6*>(&ss);
   inet_ntop(AF_INET6, &s->sin6_addr, buf, sizeof buf);
-  return "[" + std::string(buf) + "]:" + std::to_string(ntohs(s->sin6_port));
+  return fmt::format("[{}]:{}", buf, ntohs(s->sin6_port));
 }
 
 void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }

@@ -1,6 +1,7 @@
 // The dataplane library against the real kernel: SockDiag dumps with InetDiagFilter bytecode,
 // pipelined destroys, the cookie guard, namespace threads, and the C++ API the playbooks call
 // (SnapshotSessions / KillSnapshot / KillSessions).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
@@ -78,7 +79,7 @@ struct DumpedConns {
 DumpedConns ConnectAndDump(const TestNetns& ns, int listener, size_t n, SockDiag& d) {
   DumpedConns out;
   for (size_t i = 0; i < n; ++i) {
-    out.conns.push_back(Connect(ns, "10.64.1.1", "10.64.0.1", kP, listener, "c" + std::to_string(i)));
+    out.conns.push_back(Connect(ns, "10.64.1.1", "10.64.0.1", kP, listener, fmt::format("c{}", i)));
     out.by_client[ClientEndpoint(out.conns.back())] = i;
   }
   SessionSelector sel;
@@ -217,9 +218,9 @@ TEST_F(SockDiagTest, KillSessionsPipelinesHundredsOfDestroys) {
   int l = Listen(*ns_, "10.64.0.1", kP);
   std::vector<Conn> tenant, others;
   for (int i = 0; i < 600; ++i) {
-    tenant.push_back(Connect(*ns_, i % 2 ? "10.64.1.1" : "10.64.1.2", "10.64.0.1", kP, l, "t" + std::to_string(i)));
+    tenant.push_back(Connect(*ns_, i % 2 ? "10.64.1.1" : "10.64.1.2", "10.64.0.1", kP, l, fmt::format("t{}", i)));
   }
-  for (int i = 0; i < 100; ++i) others.push_back(Connect(*ns_, "10.64.2.1", "10.64.0.1", kP, l, "o" + std::to_string(i)));
+  for (int i = 0; i < 100; ++i) others.push_back(Connect(*ns_, "10.64.2.1", "10.64.0.1", kP, l, fmt::format("o{}", i)));
   SessionHost host{"lab", ns_->name(), "", {kP}};
   SessionSelector sel;
   sel.clients = {*ParseCidr("10.64.1.0/24")};
@@ -330,9 +331,9 @@ TEST_F(SockDiagTest, DestroyPipelineResetsWhileTheDumpIsRead) {
   int l = Listen(*ns_, "10.64.0.1", kP);
   std::vector<Conn> tenant, others;
   for (int i = 0; i < 1200; ++i) {
-    tenant.push_back(Connect(*ns_, i % 2 ? "10.64.1.1" : "10.64.1.2", "10.64.0.1", kP, l, "t" + std::to_string(i)));
+    tenant.push_back(Connect(*ns_, i % 2 ? "10.64.1.1" : "10.64.1.2", "10.64.0.1", kP, l, fmt::format("t{}", i)));
   }
-  for (int i = 0; i < 50; ++i) others.push_back(Connect(*ns_, "10.64.2.1", "10.64.0.1", kP, l, "o" + std::to_string(i)));
+  for (int i = 0; i < 50; ++i) others.push_back(Connect(*ns_, "10.64.2.1", "10.64.0.1", kP, l, fmt::format("o{}", i)));
   auto d = OpenDiag(*ns_, 3);
   ASSERT_EQ(d->destroy_channels(), 3u);
   SessionSelector sel;
@@ -377,7 +378,7 @@ TEST_F(SockDiagTest, DestroyPipelineResetsWhileTheDumpIsRead) {
 TEST_F(SockDiagTest, ZeroRoundsReportsRemainingAndResetsNothing) {
   int l = Listen(*ns_, "10.64.0.1", kP);
   std::vector<Conn> tenant;
-  for (int i = 0; i < 300; ++i) tenant.push_back(Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "t" + std::to_string(i)));
+  for (int i = 0; i < 300; ++i) tenant.push_back(Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, fmt::format("t{}", i)));
   TerminatorOptions opts;
   opts.max_rounds = 0;
   auto rep = KillTenant(*ns_, opts);
@@ -395,8 +396,8 @@ TEST_F(SockDiagTest, ZeroRoundsReportsRemainingAndResetsNothing) {
 TEST_F(SockDiagTest, PacedKillResetsInWavesAndStillResetsEverySession) {
   int l = Listen(*ns_, "10.64.0.1", kP);
   std::vector<Conn> tenant, others;
-  for (int i = 0; i < 300; ++i) tenant.push_back(Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "t" + std::to_string(i)));
-  for (int i = 0; i < 20; ++i) others.push_back(Connect(*ns_, "10.64.2.1", "10.64.0.1", kP, l, "o" + std::to_string(i)));
+  for (int i = 0; i < 300; ++i) tenant.push_back(Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, fmt::format("t{}", i)));
+  for (int i = 0; i < 20; ++i) others.push_back(Connect(*ns_, "10.64.2.1", "10.64.0.1", kP, l, fmt::format("o{}", i)));
   TerminatorOptions opts;
   opts.resets_per_second = 1000;
   auto rep = KillTenant(*ns_, opts);
@@ -422,7 +423,7 @@ TEST_F(SockDiagTest, PacedKillResetsInWavesAndStillResetsEverySession) {
 TEST_F(SockDiagTest, PacedKillSparesClientsThatReconnectedDuringIt) {
   int l = Listen(*ns_, "10.64.0.1", kP);
   std::vector<Conn> tenant, fresh;
-  for (int i = 0; i < 200; ++i) tenant.push_back(Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, "t" + std::to_string(i)));
+  for (int i = 0; i < 200; ++i) tenant.push_back(Connect(*ns_, "10.64.1.1", "10.64.0.1", kP, l, fmt::format("t{}", i)));
   std::vector<int> first_errors;
   std::thread reconnect([&] {
     // Waves go in dump order, not creation order: wait for any 10 clients to be reset.

@@ -20,7 +20,7 @@ TEST(ParsePorts, AcceptsListsAndRejectsNonPorts) {
     auto r = ParsePorts({bad});
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.status().code(), ExitCode::kBadInput);
-    EXPECT_NE(r.status().message().find("'" + std::string(bad) + "'"), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find(std::string("'").append(bad).append("'")), std::string::npos) << r.status().message();
   }
   EXPECT_NE(ParsePorts({"65536"}).status().message().find("65536"), std::string::npos);
 }

@@ -10,7 +10,7 @@ namespace {
 
 TargetRestartReport Restarted(std::optional<int64_t> devices) {
   TargetRestartReport tr;
-  tr.cluster = "4";
+  tr.cluster = std::string("4");  // not = "4": assign(const char*) trips GCC 12's -Wrestrict false positive at -O3
   tr.drops_sessions = tr.reload_needed = tr.reloaded = tr.restarted = true;
   tr.devices = devices;
   if (devices) tr.tenants = {{"a", *devices - 2}, {"b", 2}};
@@ -70,7 +70,7 @@ TEST(MigrationReportTest, ReloadThatWasNotNeededSaysSo) {
   MigrationReport r;
   r.state = "complete";
   TargetRestartReport tr;
-  tr.cluster = "4";
+  tr.cluster = std::string("4");  // not = "4": assign(const char*) trips GCC 12's -Wrestrict false positive at -O3
   tr.drops_sessions = true;
   tr.devices = 0;
   r.target_restart = tr;

@@ -64,7 +64,7 @@ TEST(PlanRebalanceTest, FewestMovesBeatsGreedyOrder) {
 
 TEST(PlanRebalanceTest, MaxMovesCapsThePlan) {
   std::vector<TenantLoad> t;
-  for (int i = 0; i < 6; ++i) t.push_back({"t" + std::to_string(i), "3", 10, {}});
+  for (int i = 0; i < 6; ++i) t.push_back({std::string("t").append(std::to_string(i)), "3", 10, {}});
   auto p = PlanRebalance(t, Three(), 0.0, 1);
   EXPECT_EQ(p.moves.size(), 1u);
   EXPECT_FALSE(p.balanced_after);
