@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <map>
+#include <ostream>
 #include <set>
 
 #include "migrate/tenant_mover.h"
@@ -22,6 +23,7 @@ struct Layout {
   const char* name;
   bool split;  // stock headscale, one database per cluster; otherwise the shared fork with acl_policies
 };
+void PrintTo(const Layout& l, std::ostream* os) { *os << l.name; }
 
 class TaggedTest : public ::testing::TestWithParam<Layout> {
  protected:
