@@ -91,7 +91,7 @@ Status CatchUp::RunShared(const MoveRef& ref, CatchUpReport& rep) {
   PgConn& c = *rc->source.conn;
   if (rc->header->retired) return Status::BadInput("migration " + ref.migration_id + " was retired; nothing to catch up");
   RowSql sql(c, s);
-  const TenantSelector at_target = ctx_.Selector(ref.tenant, ref.to);
+  const TenantSelector at_target = ctx_.Selector(ref.tenant, ref.to, *rc->header);
   const std::string mig = sql.Literal(ref.migration_id);
   PgTx tx(c);
   HS_RETURN_IF_ERROR(tx.Begin());
@@ -136,7 +136,7 @@ Status CatchUp::RunSplit(const MoveRef& ref, ConflictPolicy policy, CatchUpRepor
   PgConn& tgt = *rc->target.conn;
   RowSql ssql(src, ss);
   RowSql tsql(tgt, ts);
-  const TenantSelector src_sel = ctx_.Selector(ref.tenant, ref.from);
+  const TenantSelector src_sel = ctx_.Selector(ref.tenant, ref.from, header);
   const std::string mig = tsql.Literal(ref.migration_id);
 
   PgTx stx(src);

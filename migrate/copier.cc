@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "migrate/copy_state.h"
@@ -72,12 +73,17 @@ using Sums = std::map<std::string, std::pair<int64_t, std::string>>;
 
 std::string SchemaDrift(const SchemaProfile& profile, const Catalog& source, const Catalog& target) {
   std::vector<std::string> names = {profile.root_table};
-  for (const auto& t : profile.tables) names.push_back(t.table);
+  std::set<std::string> optional;
+  for (const auto& t : profile.tables) {
+    names.push_back(t.table);
+    if (t.optional) optional.insert(t.table);
+  }
   std::string out;
   auto add = [&](const std::string& s) { out += (out.empty() ? "" : "; ") + s; };
   for (const auto& name : names) {
     const TableInfo* s = source.Find(name);
     const TableInfo* t = target.Find(name);
+    if (!s && !t && optional.count(name)) continue;  // a fork's table neither database has
     if (!s || !t) {
       add("table " + name + " is missing on the " + std::string(s ? "target" : "source"));
       continue;
@@ -115,6 +121,7 @@ StatusOr<CopyReport> ReadCopyReport(PgConn& conn, const MoveRef& ref, const std:
     tc.ms = t.value("ms", 0.0);
     rep.tables.push_back(tc);
   }
+  if ((*header)->owned_tags) rep.owned_tags = *(*header)->owned_tags;
   return rep;
 }
 
@@ -173,6 +180,7 @@ StatusOr<CopyReport> Copier::CopyShared(const MoveRef& ref, const CopyOptions& o
   CopyReport rep;
   rep.ref = ref;
   rep.layout = "shared";
+  rep.owned_tags = from_sel.owned_tags;
   Sums recorded;
   for (const auto& t : s.tables()) {
     auto tt0 = std::chrono::steady_clock::now();
@@ -323,6 +331,7 @@ StatusOr<CopyReport> Copier::CopySplit(const MoveRef& ref, const CopyOptions& op
   CopyReport rep;
   rep.ref = ref;
   rep.layout = "split";
+  rep.owned_tags = src_sel.owned_tags;
   // Every table's member ids and references into other tenant tables.
   std::map<std::string, std::vector<int64_t>> src_ids;
   std::map<std::string, std::vector<std::pair<const TableLink*, std::vector<int64_t>>>> src_refs;

@@ -24,6 +24,13 @@ StatusOr<std::optional<CopyHeader>> ReadCopyHeader(PgConn& conn, const std::stri
   h.copied_at = r->Get(0, 5);
   auto j = nlohmann::json::parse(r->Get(0, 6), nullptr, false);
   if (j.is_object()) h.report = j;
+  if (h.report.contains("owned_tags") && h.report["owned_tags"].is_array()) {
+    std::vector<std::string> tags;
+    for (const auto& t : h.report["owned_tags"]) {
+      if (t.is_string()) tags.push_back(t.get<std::string>());
+    }
+    h.owned_tags = std::move(tags);
+  }
   h.retiring = r->Get(0, 7) == "t";
   h.retired = r->Get(0, 8) == "t";
   h.caught_up = r->Get(0, 9) == "t";

@@ -30,6 +30,9 @@ struct CopyHeader {
   bool caught_up = false;  // a catch-up ran: the cut happened, the target is authoritative
   bool retiring = false;
   bool retired = false;
+  // The tags the copy selected the tenant's tagged rows by (report.owned_tags); nullopt for a copy
+  // recorded before tagged devices were selected.
+  std::optional<std::vector<std::string>> owned_tags;
 };
 
 struct CopyRow {

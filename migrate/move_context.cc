@@ -75,6 +75,14 @@ TenantSelector MoveContext::Selector(const std::string& tenant, const std::strin
   TenantSelector s;
   s.tenant = tenant;
   if (dbs_.shared()) s.cluster = cluster;
+  s.owned_tags = tags_.OwnedOnlyBy(tenant);
+  return s;
+}
+
+TenantSelector MoveContext::Selector(const std::string& tenant, const std::string& cluster,
+                                     const CopyHeader& recorded) const {
+  TenantSelector s = Selector(tenant, cluster);
+  if (recorded.owned_tags) s.owned_tags = *recorded.owned_tags;
   return s;
 }
 

@@ -10,9 +10,11 @@
 #include <vector>
 
 #include "migrate/catalog.h"
+#include "migrate/copy_state.h"
 #include "migrate/cluster_databases.h"
 #include "migrate/row_sql.h"
 #include "migrate/schema_profile.h"
+#include "migrate/tag_ownership.h"
 #include "migrate/tenant_schema.h"
 
 namespace headshift::migrate {
@@ -35,9 +37,19 @@ class MoveContext {
   // Forgets cached catalogs (after DDL).
   void Invalidate() { cache_.clear(); }
 
-  // How the tenant's root rows are found in `cluster`'s database: by key, plus the cluster column in the
-  // shared layout (in split, the database is the cluster).
+  // Who owns which ACL tags (tag_ownership.h): makes a tenant's tagged devices (no user, tags owned by
+  // the tenant alone) part of its rows. Default empty: no device is the tenant's by its tags.
+  void SetTagOwnership(TagOwnership ownership) { tags_ = std::move(ownership); }
+  const TagOwnership& tag_ownership() const { return tags_; }
+
+  // How the tenant's rows are found in `cluster`'s database: root rows by key, plus the cluster column in
+  // the shared layout (in split, the database is the cluster); tagged rows by the tags the tenant owns
+  // alone in tag_ownership().
   TenantSelector Selector(const std::string& tenant, const std::string& cluster) const;
+  // The same for the steps after a copy: the tags recorded by the copy when it recorded them (so that a
+  // resumed verify/catch-up/retire/rollback selects the rows the copy moved, whatever the policy says
+  // now), else tag_ownership()'s.
+  TenantSelector Selector(const std::string& tenant, const std::string& cluster, const CopyHeader& recorded) const;
   // A predicate limiting `alias`'s rows to `cluster` (shared: the cluster column; split: TRUE).
   std::string ClusterScope(const RowSql& sql, const TenantTable& t, const std::string& alias,
                            const std::string& cluster) const;
@@ -55,6 +67,7 @@ class MoveContext {
 
   ClusterDatabases& dbs_;
   SchemaProfile profile_;
+  TagOwnership tags_;
   std::map<std::string, std::unique_ptr<Entry>> cache_;  // by database key
 };
 

@@ -6,7 +6,9 @@
 //   unknown_cluster, same_cluster, target_cordoned, tenant_missing, tenant_on_target, schema_drift,
 //   schema_profile, unclassified_table, dangling_reference, missing_reference, cluster_mismatch,
 //   unique_index (a target unique index would be violated), collision (a unique_in_cluster value —
-//   tailnet IP, given_name, node_key, machine_key, pre-auth key prefix — is already used on the target).
+//   tailnet IP, given_name, node_key, machine_key, pre-auth key prefix — is already used on the target),
+//   tag_shared, tag_mixed, tag_owner_undecided, tagged_on_target (a tagged device whose owner is not
+//   the tenant alone, or that is already on the target: migrate/tagged_devices.h).
 #pragma once
 
 #include <cstdint>

@@ -5,6 +5,7 @@
 #include "migrate/cluster_cordons.h"
 #include "migrate/headshift_tables.h"
 #include "migrate/id_allocator.h"
+#include "migrate/tagged_devices.h"
 #include "migrate/target_collisions.h"
 
 namespace headshift::migrate {
@@ -13,7 +14,7 @@ namespace {
 // Schema differences of the tenant tables between source and target (split layout).
 void CompareSchemas(const SchemaProfile& profile, const Catalog& src, const Catalog& tgt, MovePlan& plan) {
   std::vector<std::string> names = {profile.root_table};
-  for (const auto& t : profile.tables) names.push_back(t.table);
+  for (const auto& t : profile.tables) names.push_back(t.table);  // optional ones absent on both: skipped below
   const std::string fix = "upgrade both headscale nodes to the same version (same schema) before moving tenants";
   for (const auto& name : names) {
     const TableInfo* s = src.Find(name);
@@ -175,6 +176,11 @@ StatusOr<MovePlan> Planner::Plan(const std::string& tenant, const std::string& f
                                                 : "use --from " + elsewhere.front() + ", or omit it",
                               {tenant}});
     return plan;
+  }
+  // Tagged devices (no user; their tags own them): whose they are must be clear.
+  {
+    TaggedCheckSides tagged{&sc, &ss, from, ts ? tcp : nullptr, ts, to};
+    HS_RETURN_IF_ERROR(CheckTaggedDevices(ctx_, tenant, tagged, &plan.conflicts));
   }
   if (!ts) return plan;  // the target cannot be checked further
   PgConn& tc = *tcp;

@@ -45,7 +45,8 @@ nlohmann::json CopyReport::ToJson() const {
   nlohmann::json phases = nlohmann::json::object();
   for (const auto& [name, ms] : phases_ms) phases[name] = ms;
   j.update({{"layout", layout}, {"rows", rows}, {"tables", tabs}, {"remaps", rem}, {"resumed", resumed},
-            {"fk_checks", fk_checks}, {"elapsed_ms", elapsed_ms}, {"phases_ms", phases}});
+            {"fk_checks", fk_checks}, {"elapsed_ms", elapsed_ms}, {"phases_ms", phases},
+            {"owned_tags", owned_tags}});
   return j;
 }
 

@@ -58,6 +58,9 @@ struct CopyReport {
   std::string fk_checks;          // "triggers" (per row) or "bulk" (one set-based check per foreign key)
   double elapsed_ms = 0;
   std::vector<std::pair<std::string, double>> phases_ms;  // where the time went
+  // The tags the tenant owned alone when copied (its tagged devices were selected by them); recorded,
+  // so that the later steps select the same rows (MoveContext::Selector with the header).
+  std::vector<std::string> owned_tags;
 
   int64_t TotalRows() const;
   nlohmann::json ToJson() const;  // remaps summarised (count + first pairs)

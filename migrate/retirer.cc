@@ -67,7 +67,7 @@ StatusOr<RetireReport> Retirer::Retire(const MoveRef& ref, bool archive) {
   if (!srcp.ok()) return srcp.status();
   PgConn& src = **srcp;
   RowSql sql(src, ss);
-  const TenantSelector sel = ctx_.Selector(ref.tenant, ref.from);
+  const TenantSelector sel = ctx_.Selector(ref.tenant, ref.from, **header);
 
   if (!(*header)->retiring) {
     // Source changes that catch-up has not applied would be lost.
@@ -167,7 +167,7 @@ StatusOr<RollbackReport> Retirer::RollbackShared(const MoveRef& ref) {
                                  "move the tenant back with a new migration");
   }
   RowSql sql(c, s);
-  const TenantSelector at_target = ctx_.Selector(ref.tenant, ref.to);
+  const TenantSelector at_target = ctx_.Selector(ref.tenant, ref.to, *rc->header);
   PgTx tx(c);
   HS_RETURN_IF_ERROR(tx.Begin());
   // Children first: their membership follows the root, which must still be on the target meanwhile.
@@ -206,7 +206,7 @@ StatusOr<RollbackReport> Retirer::RollbackSplit(const MoveRef& ref, const Rollba
                                      ref.from + " keeps the old rows if retire archived them)");
   }
   RowSql sql(tgt, ts);
-  const TenantSelector at_target = ctx_.Selector(ref.tenant, ref.to);
+  const TenantSelector at_target = ctx_.Selector(ref.tenant, ref.to, *rc->header);
   auto rows = ReadCopyRows(tgt, ref.migration_id);
   if (!rows.ok()) return rows.status();
 

@@ -1,5 +1,7 @@
 #include "migrate/row_sql.h"
 
+#include <nlohmann/json.hpp>
+
 namespace headshift::migrate {
 
 std::string JoinStrings(const std::vector<std::string>& v, const std::string& sep) {
@@ -44,6 +46,8 @@ std::string RowSql::MemberPredicate(const TenantTable& t, const std::string& ali
     const TenantTable* ref = schema_.Find(o.ref_table);
     ors.push_back(alias + "." + Ident(o.column) + " IN (" + MemberIds(*ref, sel) + ")");
   }
+  std::string tagged = TaggedPredicate(t, alias, sel);
+  if (tagged != "FALSE") ors.push_back(tagged);
   if (ors.empty()) return "FALSE";
   // Appended, not `"(" + JoinStrings(...) + ")"`: operator+(const char*, string&&) inlines to an insert at
   // position 0 that GCC 12 at -O3 misreads as overlapping memcpy (a -Wrestrict false positive, GCC PR 105329).
@@ -51,6 +55,27 @@ std::string RowSql::MemberPredicate(const TenantTable& t, const std::string& ali
   p += JoinStrings(ors, " OR ");
   p += ')';
   return p;
+}
+
+std::string RowSql::RootOwnersNull(const TenantTable& t, const std::string& alias) const {
+  if (t.root_owner_columns.empty()) return "FALSE";
+  std::vector<std::string> nulls;
+  for (const auto& c : t.root_owner_columns) nulls.push_back(alias + "." + Ident(c) + " IS NULL");
+  return "(" + JoinStrings(nulls, " AND ") + ")";
+}
+
+std::string RowSql::TaggedPredicate(const TenantTable& t, const std::string& alias, const TenantSelector& sel) const {
+  if (t.root || t.tags_column.empty() || sel.owned_tags.empty()) return "FALSE";
+  // Shared layout: tagged rows of the selector's cluster only (they do not reach the root's cluster).
+  if (sel.cluster && !t.has_cluster_column) return "FALSE";
+  const std::string owned = nlohmann::json(sel.owned_tags).dump();
+  const std::string col = alias + "." + Ident(t.tags_column);
+  // CASE: the jsonb cast runs only on text that looks like an array (headscale writes JSON or "null").
+  std::string p = RootOwnersNull(t, alias) + " AND (CASE WHEN " + col + " IS NULL OR ltrim(" + col +
+                  ") NOT LIKE '[%' THEN false ELSE " + col + "::jsonb <> '[]'::jsonb AND " + col + "::jsonb <@ " +
+                  Literal(owned) + "::jsonb END)";
+  if (sel.cluster) p += " AND " + alias + "." + Ident(schema_.cluster_column()) + " = " + ClusterValue(*sel.cluster);
+  return "(" + p + ")";
 }
 
 std::vector<std::string> RowSql::MappedExprs(const TenantTable& t, const std::string& alias, const IdMaps& maps,

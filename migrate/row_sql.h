@@ -35,7 +35,10 @@ std::string JoinStrings(const std::vector<std::string>& v, const std::string& se
 // How a tenant's root rows are found in one database.
 struct TenantSelector {
   std::string tenant;
-  std::optional<std::string> cluster;  // shared layout: only root rows of this cluster
+  std::optional<std::string> cluster;  // shared layout: only root rows (and tagged rows) of this cluster
+  // Tags the tenant owns alone (TagOwnership::OwnedOnlyBy), sorted. Empty = no row is the tenant's by
+  // its tags: only rows reaching the root through owners are (the behaviour before tagged devices).
+  std::vector<std::string> owned_tags;
 };
 
 class RowSql {
@@ -51,8 +54,14 @@ class RowSql {
 
   // "SELECT pk FROM t WHERE <member>".
   std::string MemberIds(const TenantTable& t, const TenantSelector& sel) const;
-  // A predicate on `alias` that holds for the tenant's rows of t.
+  // A predicate on `alias` that holds for the tenant's rows of t: an owner points at a member row, or
+  // (tables with a tags column, sel.owned_tags non-empty) every root owner is NULL and the tags are a
+  // non-empty JSON array within sel.owned_tags (shared layout: on sel.cluster).
   std::string MemberPredicate(const TenantTable& t, const std::string& alias, const TenantSelector& sel) const;
+  // Only the tagged half of MemberPredicate ("FALSE" when t has no tags column or sel no owned tags).
+  std::string TaggedPredicate(const TenantTable& t, const std::string& alias, const TenantSelector& sel) const;
+  // "every root owner of t is NULL" on `alias` ("FALSE" when t has none).
+  std::string RootOwnersNull(const TenantTable& t, const std::string& alias) const;
 
   // The expressions of `columns` for a row of t aliased `alias`, mapped through `maps` (joins named
   // by MapJoins) and with the cluster column set to `to_cluster` (unless empty).

@@ -137,6 +137,13 @@ SchemaProfile Parse(const YAML::Node& root) {
         pt.owners.push_back(o);
       }
       pt.unique_in_cluster = tr.StrList("unique_in_cluster");
+      pt.tags_column = tr.Str("tags_column", false);
+      if (YAML::Node o = tr.Get("optional"); o && !o.IsNull()) {
+        if (!o.IsScalar() || (o.as<std::string>() != "true" && o.as<std::string>() != "false")) {
+          throw ProfileError{path + ".optional: expected true or false" + Where(o)};
+        }
+        pt.optional = o.as<std::string>() == "true";
+      }
       tr.RejectUnknown();
       p.tables.push_back(std::move(pt));
     }

@@ -30,6 +30,13 @@ struct ProfileTable {
   std::string table;
   std::vector<ProfileOwner> owners;            // at least one
   std::vector<std::string> unique_in_cluster;  // values that must not exist on the target cluster
+  // Tagged rows: a JSON array of tags (headscale's nodes.tags / pre_auth_keys.tags). A row whose owners
+  // pointing at the tenant root are all NULL belongs to the tenant when every tag in it is owned by the
+  // tenant alone (tag_ownership.h). "" = the table has no tagged rows. A database version without the
+  // column has no tagged rows either.
+  std::string tags_column;
+  // The table may be absent (a fork's table, e.g. acl_policies): then it is skipped, not an error.
+  bool optional = false;
 };
 
 struct SchemaProfile {

@@ -208,6 +208,24 @@ StatusOr<ClusterLoad> TenantFacts::Load() {
       if (!dbs.Knows(c)) continue;  // rows of a cluster headshift does not manage
       load.devices[c][r->Get(i, 1)] += r->GetInt(i, 2);
     }
+    // Tagged devices (no user) count for the tenant owning all their tags alone.
+    if (d->root || d->tags_column.empty()) continue;
+    std::set<std::string> owners;
+    for (const auto& [tag, who] : ctx_.tag_ownership().owners) owners.insert(who.begin(), who.end());
+    for (const auto& tenant : owners) {
+      TenantSelector sel = ctx_.Selector(tenant, cluster);
+      sel.cluster.reset();  // every cluster of this database, grouped below
+      const std::string tagged = sql.TaggedPredicate(*d, "d", sel);
+      if (tagged == "FALSE") continue;
+      const std::string dc = dbs.shared() ? "d." + sql.Ident(s.cluster_column()) + "::text" : sql.Literal(cluster);
+      auto t = (*conn)->Exec("SELECT " + dc + ", count(*) FROM " + sql.Ident(d->name) + " d WHERE " + tagged + " AND " +
+                             live + " GROUP BY 1");
+      if (!t.ok()) return t.status().WithContext("counting the tagged devices of " + tenant);
+      for (int i = 0; i < t->rows(); ++i) {
+        if (!dbs.Knows(t->Get(i, 0))) continue;
+        load.devices[t->Get(i, 0)][tenant] += t->GetInt(i, 1);
+      }
+    }
   }
   return load;
 }

@@ -4,6 +4,8 @@
 //  - PublicClientAddresses(): the distinct non-private IPs in the devices' endpoints — the clients'
 //    public (STUN / port-mapped) addresses, used to select their control connections on the proxy;
 //  - Load(): devices per tenant per cluster, for drain and rebalance.
+// A tenant's devices include its tagged ones (no user; tags owned by the tenant alone, per the context's
+// tag ownership: MoveContext::SetTagOwnership).
 // All read-only.
 //
 // Thread-safety: not thread-safe (uses the context's connections).

@@ -106,7 +106,7 @@ StatusOr<std::vector<Conflict>> TenantMover::TargetCollisions(const MoveRef& ref
   }
   HS_RETURN_IF_ERROR(CheckHeaderMatches(**header, ref.tenant, ref.from, ref.to));
   // Both sides on the target: the tenant's rows there against the cluster's other rows.
-  const TenantSelector on_target = ctx_->Selector(ref.tenant, ref.to);
+  const TenantSelector on_target = ctx_->Selector(ref.tenant, ref.to, **header);
   CollisionSides sides;
   sides.values_conn = *conn;
   sides.values_schema = *schema;

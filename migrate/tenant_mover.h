@@ -50,6 +50,15 @@ class TenantMover {
   Journal& journal() { return *journal_; }
   ClusterCordons& cordons() { return *cordons_; }
 
+  // Who owns which ACL tags (the caller resolves the policy's tagOwners to tenants): a tenant's rows
+  // then include its tagged devices, those with no user whose tags it owns alone (tag_ownership.h), in
+  // plan, copy, verify, catch-up, retire, rollback and the tenant facts; preflight refuses devices whose
+  // owner is unclear (tagged_devices.h). Set it before Plan/Preflight/Copy and before TenantNodes. The
+  // copy records the tags it used; the later steps of that migration use the recorded ones. Default:
+  // empty (tagged devices move only through the tenant's pre-auth keys).
+  void SetTagOwnership(TagOwnership ownership) { ctx_->SetTagOwnership(std::move(ownership)); }
+  const TagOwnership& tag_ownership() const { return ctx_->tag_ownership(); }
+
   // Which cluster holds the tenant: nullopt if none; Refused naming the clusters if several do
   // (e.g. a copy that was never retired). Read-only.
   StatusOr<std::optional<std::string>> LocateTenant(const std::string& tenant);

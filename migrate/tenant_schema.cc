@@ -47,7 +47,10 @@ StatusOr<TenantSchema> TenantSchema::Resolve(const SchemaProfile& profile, const
   TenantSchema s;
   s.profile_ = profile;
   std::vector<std::string> names = {profile.root_table};
-  for (const auto& t : profile.tables) names.push_back(t.table);
+  for (const auto& t : profile.tables) {
+    if (t.optional && !catalog.Find(t.table)) continue;  // a fork's table this database does not have
+    names.push_back(t.table);
+  }
   std::set<std::string> tenant_set(names.begin(), names.end());
 
   std::map<std::string, TenantTable> resolved;
@@ -118,6 +121,7 @@ StatusOr<TenantSchema> TenantSchema::Resolve(const SchemaProfile& profile, const
 
   // Owners and unique_in_cluster from the profile.
   for (const auto& pt : profile.tables) {
+    if (!tenant_set.count(pt.table)) continue;  // optional and absent
     TenantTable& t = resolved[pt.table];
     const TableInfo* info = catalog.Find(pt.table);
     for (const auto& o : pt.owners) {
@@ -157,6 +161,15 @@ StatusOr<TenantSchema> TenantSchema::Resolve(const SchemaProfile& profile, const
       }
     }
     t.unique_in_cluster = pt.unique_in_cluster;
+    // Tagged rows: only where this database version has the column (headscale < 0.28 has none).
+    if (!pt.tags_column.empty() && info->Find(pt.tags_column)) t.tags_column = pt.tags_column;
+  }
+  // The owners tying a row to the root directly: NULL on every one of them marks a tagged row.
+  for (auto& [name, t] : resolved) {
+    for (const auto& o : t.owners) {
+      if (o.ref_table == profile.root_table) t.root_owner_columns.push_back(o.column);
+    }
+    if (t.root_owner_columns.empty()) t.tags_column.clear();  // no user column: tags cannot decide
   }
   for (auto& [name, t] : resolved) {
     for (const auto& l : t.tenant_refs) {

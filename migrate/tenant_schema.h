@@ -36,6 +36,10 @@ struct TenantTable {
   std::vector<std::string> unique_in_cluster;  // from the profile
   std::vector<UniqueIndex> unique_indexes;     // catalog, primary key excluded
   bool has_user_triggers = false;
+  // Tagged rows (profile tags_column, present in this database): a row whose root_owner_columns are all
+  // NULL belongs to the tenant when every tag in this JSON array is owned by the tenant alone. "" = none.
+  std::string tags_column;
+  std::vector<std::string> root_owner_columns;  // owners referencing the root (e.g. nodes.user_id)
 
   const ColumnInfo* Find(const std::string& column) const;
   // Column names sorted by name: the canonical order used for row hashes (independent of the

@@ -147,8 +147,8 @@ Status Verifier::VerifySplit(const MoveRef& ref, VerifyReport& rep) {
   if (!maps.ok()) return maps.status();
   RowSql ssql(src, ss);
   RowSql tsql(tgt, ts);
-  const TenantSelector src_sel = ctx_.Selector(ref.tenant, ref.from);
-  const TenantSelector tgt_sel = ctx_.Selector(ref.tenant, ref.to);
+  const TenantSelector src_sel = ctx_.Selector(ref.tenant, ref.from, header);
+  const TenantSelector tgt_sel = ctx_.Selector(ref.tenant, ref.to, header);
   rep.after_cut = header.caught_up;
 
   // Both sides at once: the source in one snapshot, the target (recorded rows + recorded hashes).
@@ -229,7 +229,7 @@ Status Verifier::VerifyShared(const MoveRef& ref, VerifyReport& rep) {
   const CopyHeader& header = *rc->header;
   if (header.retired) return Status::BadInput("migration " + ref.migration_id + " was retired; nothing to verify");
   RowSql sql(c, s);
-  const TenantSelector at_target = ctx_.Selector(ref.tenant, ref.to);
+  const TenantSelector at_target = ctx_.Selector(ref.tenant, ref.to, header);
   rep.after_cut = header.caught_up;
   PgTx tx(c);
   HS_RETURN_IF_ERROR(tx.Begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));

@@ -72,6 +72,14 @@ CREATE TABLE database_versions (id bigserial PRIMARY KEY, version text NOT NULL,
 )SQL";
   sql += std::string("INSERT INTO migrations (id) VALUES ") + kV0293Migrations + ";\n";
   sql += "INSERT INTO database_versions (version, updated_at) VALUES ('v0.29.3', now());\n";
+  if (opts.with_cluster_id && opts.with_acl_policies) {
+    sql += "CREATE TABLE acl_policies (\n"
+           "  id bigserial PRIMARY KEY," + cid + "\n"
+           "  user_id bigint, data text, created_at timestamptz, updated_at timestamptz,\n"
+           "  CONSTRAINT fk_acl_policies_user FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE\n"
+           ");\n"
+           "CREATE INDEX idx_acl_policies_cluster_user ON acl_policies (cluster_id, user_id);\n";
+  }
   if (opts.with_cluster_id) {
     // The fork's lookups are scoped by cluster_id and by user.
     sql += "CREATE INDEX idx_nodes_cluster_id ON nodes (cluster_id);\n"

@@ -17,6 +17,10 @@ enum class ClusterIdType { kText, kBigint };
 struct SchemaOptions {
   ClusterIdType cluster_id_type = ClusterIdType::kBigint;
   bool with_cluster_id = true;  // false: stock headscale v0.29.3, byte for byte (no cluster column)
+  // The fork's per-tenant policy table, acl_policies(id, cluster_id, user_id -> users, data, ...): one
+  // HuJSON policy per user and cluster. Only with with_cluster_id (stock headscale has one `policies`
+  // table for the whole node).
+  bool with_acl_policies = false;
 };
 
 // CREATE TABLE statements (users, pre_auth_keys, api_keys, nodes, policies, migrations,

@@ -83,7 +83,7 @@ Lab MakeLab(const std::string& name, const LabOptions& opts, const std::vector<s
   lab.stock = opts.stock;
   EXPECT_TRUE(!opts.stock || opts.split) << "a stock headscale lab has one database per cluster";
   sandbox::SchemaOptions so{opts.text_ids ? sandbox::ClusterIdType::kText : sandbox::ClusterIdType::kBigint,
-                            !opts.stock};
+                            !opts.stock, opts.acl_policies};
   static int counter = 0;
   std::string prefix = "hs_mig_" + std::to_string(getpid()) + "_" + std::to_string(++counter) + "_";
   if (!opts.split) {

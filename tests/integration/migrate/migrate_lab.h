@@ -44,6 +44,8 @@ struct LabOptions {
   std::string journal_location = "shared";  // split without a shared database forces "target"
   // Stock headscale v0.29.3 (split only): no cluster column in the schema, `database.cluster_column: none`.
   bool stock = false;
+  // The cluster_id fork's per-user policy table acl_policies (sandbox SchemaOptions::with_acl_policies).
+  bool acl_policies = false;
 };
 
 // Creates the databases (named after `name`), the schema, and seeds `tenants` (each into the database of

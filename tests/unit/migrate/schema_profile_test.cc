@@ -20,9 +20,13 @@ TEST(SchemaProfileTest, BuiltInHeadscaleProfile) {
   EXPECT_EQ(p->root_key, "name");
   EXPECT_EQ(p->device_table, "nodes");
   EXPECT_EQ(p->device_soft_delete, "deleted_at");
-  ASSERT_EQ(p->tables.size(), 2u);
+  ASSERT_EQ(p->tables.size(), 3u);
   EXPECT_EQ(p->tables[0].table, "pre_auth_keys");
   EXPECT_EQ(p->tables[1].table, "nodes");
+  EXPECT_EQ(p->tables[1].tags_column, "tags");
+  EXPECT_EQ(p->tables[2].table, "acl_policies");  // the cluster_id fork's per-user policy rows
+  EXPECT_TRUE(p->tables[2].optional);
+  EXPECT_FALSE(p->tables[1].optional);
   ASSERT_EQ(p->tables[1].owners.size(), 2u);
   EXPECT_EQ(p->tables[1].owners[1].column, "auth_key_id");
   EXPECT_EQ(p->tables[1].unique_in_cluster,
