@@ -13,7 +13,8 @@
 // LabUp writes <state>/headshift.yaml (validated with headshift's own config parser) so
 // `headshift --config <state>/headshift.yaml …` works against the lab, and <state>/lab.json (what
 // LabDown needs to remove everything, and what LabStatus reports). A previous lab with the same name
-// or state dir is removed first; a failure or SIGINT/SIGTERM during LabUp removes what was made.
+// or state dir is removed first (and dead labs of LabOptions::sweep_prefix); a failure or
+// SIGINT/SIGTERM during LabUp removes what was made.
 // LabDown leaves no namespace, veth, process or file behind; it also works from leftovers alone
 // (no lab.json): namespaces by name, processes by the namespace they run in, PostgreSQL by its pid file.
 // Every resource carries the lab's prefix (sandbox/lab_naming.h), so `up` first sweeps what a dead
@@ -72,6 +73,11 @@ struct LabOptions {
   bool fleet = true;                      // start the client fleet
   int64_t connected_timeout_ms = 60000;   // LabUp waits this long for every client to connect
   std::string bin_dir;                    // where headscale-standin and hs-fleet live (default: auto)
+  // With a `name` that starts with it: before anything is made, `up` removes every lab in a default
+  // state dir whose name starts with `sweep_prefix` and whose owner (the process that ran its LabUp,
+  // recorded in lab.json) is gone, e.g. the labs of test runs killed by a timeout ("e2emig-" for
+  // "e2emig-<pid>"). Labs with a living owner, or without a lab.json, are never touched.
+  std::string sweep_prefix;
 };
 
 // Everything a caller needs to drive the lab (also in lab.json).

@@ -1,6 +1,7 @@
 // LabBuilder: brings one sandbox lab up, part by part. Each part is one method, defined in the file
 // of its part:
-//   lab_up.cc         Up (the sequence), Step, Spawn, SaveState, MakeStateDir (sweeps leftovers)
+//   lab_up.cc         Up (the sequence), Step, Spawn, SaveState, MakeStateDir (sweeps leftovers of
+//                     this lab), SweepDeadLabs (dead labs of LabOptions::sweep_prefix)
 //   lab_network.cc    MakeNetwork (namespaces, veths, addresses), MakeLb (the DNAT namespace)
 //   lab_database.cc   MakeDatabase (PostgreSQL, schema, seed, the fleet's client spec)
 //   lab_standins.cc   StartStandins (one headscale-standin per cluster)
@@ -42,6 +43,7 @@ class LabBuilder {
  private:
   Status Step(const char* what, const std::function<Status()>& fn);
   Status SaveState();
+  Status SweepDeadLabs();
   Status MakeStateDir();
   Status MakeNetwork();
   Status MakeLb();

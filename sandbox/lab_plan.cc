@@ -102,6 +102,9 @@ Status ValidateLabOptions(const LabOptions& o) {
   if (o.clients_per_process < 1 || o.clients_per_process > 19000) {
     return Status::BadInput("--clients-per-process must be in [1, 19000] (20,000 fds per process)");
   }
+  if (!o.sweep_prefix.empty() && (o.name.rfind(o.sweep_prefix, 0) != 0 || o.name == o.sweep_prefix)) {
+    return Status::BadInput("sweep prefix '" + o.sweep_prefix + "' is not a proper prefix of lab name '" + o.name + "'");
+  }
   if (o.keepalive_ms < 10) return Status::BadInput("--keepalive-ms must be >= 10");
   if (o.disconnect_grace_ms < 0) return Status::BadInput("--disconnect-grace-ms must be >= 0");
   return Status::Ok();

@@ -76,6 +76,38 @@ Status LabBuilder::Spawn(const std::string& role, const std::string& key, const 
   return SaveState();
 }
 
+Status LabBuilder::SweepDeadLabs() {
+  if (o_.sweep_prefix.empty()) return Status::Ok();
+  std::string base = DefaultStateDir(o_.sweep_prefix);
+  fs::path parent = fs::path(base).parent_path();
+  std::string stem = fs::path(base).filename().string();
+  std::error_code ec;
+  std::vector<std::string> failed;
+  for (const auto& e : fs::directory_iterator(parent, ec)) {
+    if (e.path().filename().string().rfind(stem, 0) != 0) continue;
+    auto text = ReadFile(e.path().string() + "/lab.json");
+    if (!text.ok()) continue;  // no record: cannot tell whether its owner lives
+    auto lab = nlohmann::json::parse(*text, nullptr, false);
+    if (!lab.is_object() || !lab.contains("owner") || !lab["name"].is_string()) continue;
+    std::string name = lab["name"].get<std::string>();
+    if (name.rfind(o_.sweep_prefix, 0) != 0 || name == o_.name || e.path().string() != DefaultStateDir(name)) continue;
+    if (ProcessAlive(lab["owner"].value("pid", -1), lab["owner"].value("start_time", int64_t{-1}))) continue;
+    spdlog::info("sandbox up {}: removing dead lab {} (its owner pid {} is gone)", o_.name, name,
+                 lab["owner"].value("pid", -1));
+    auto down = LabDown(name, e.path().string());
+    if (!down.ok()) {
+      spdlog::error("sandbox up {}: removing dead lab {}: {}", o_.name, name, down.status().ToString());
+      failed.push_back(name + ": " + down.status().message());
+      continue;
+    }
+    lab_["swept"].push_back(name);
+  }
+  // A dead lab that cannot be removed does not stop this one (they share nothing); it is named in
+  // lab.json and the log.
+  if (!failed.empty()) lab_["sweep_errors"] = failed;
+  return Status::Ok();
+}
+
 Status LabBuilder::MakeStateDir() {
   std::error_code ec;
   if (fs::exists(dir_ + "/lab.json")) {
@@ -106,6 +138,7 @@ Status LabBuilder::MakeStateDir() {
           {"owns_dir", !existed},
           {"config", dir_ + "/headshift.yaml"},
           {"link_prefix", prefix_},
+          {"owner", {{"pid", getpid()}, {"start_time", ProcessStartTime(getpid())}}},
           {"processes", nlohmann::json::array()},
           {"netns", nlohmann::json::object()},
           {"root_links", nlohmann::json::array()}};
@@ -132,6 +165,7 @@ StatusOr<LabInfo> LabBuilder::Up() {
   if (PostgresBinDir().empty()) return Status::Failed("PostgreSQL server binaries not found", "run scripts/setup");
 
   Status st = Step("state_dir", [this] { return MakeStateDir(); });
+  if (st.ok()) st = Step("sweep", [this] { return SweepDeadLabs(); });
   if (st.ok()) st = Step("network", [this] { return MakeNetwork(); });
   if (st.ok()) st = Step("lb", [this] { return MakeLb(); });
   if (st.ok()) st = Step("database", [this] { return MakeDatabase(); });

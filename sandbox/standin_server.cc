@@ -331,6 +331,8 @@ void StandinServer::Impl::Flush(Conn& c) {
   if (c.close_after_flush) Close(c);
 }
 
+StandinServer::StandinServer(StandinOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+StandinServer::~StandinServer() = default;
 Status StandinServer::Start() { return impl_->Start(); }
 void StandinServer::Run() { impl_->Run(); }
 void StandinServer::Stop() { impl_->Stop(); }

@@ -185,6 +185,4 @@ void StandinServer::Impl::Close(Conn& c) {
   conns_.erase(fd);
 }
 
-StandinServer::StandinServer(StandinOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
-
 }  // namespace headshift::sandbox
