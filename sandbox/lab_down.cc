@@ -48,7 +48,7 @@ class TeardownReport {
     std::string msg = "removing sandbox lab " + name_ + " left " + std::to_string(errors_.size()) + " thing(s) behind:";
     for (const auto& e : errors_) msg += "\n  " + e;
     for (const auto& g : gone_) msg += "\n  (already gone: " + g + ")";
-    return Status::Failed(msg, "fix the cause and run `headshift sandbox down --name " + name_ + "` again");
+    return Status::Failed(msg, "remove the cause, then run `headshift sandbox down --name " + name_ + "` again");
   }
 
  private:
@@ -183,6 +183,18 @@ StatusOr<nlohmann::json> LabDown(const std::string& name_in, const std::string& 
   } else {
     std::string leftover_dir = dir.empty() ? DefaultStateDir(name) : dir;
     if (lab::LooksLikeLabDir(leftover_dir)) RemoveLabFiles(report, leftover_dir, /*whole_dir=*/true);
+  }
+  // 6. What is left keeps its record, and only it: the next `down` must not report as "already gone"
+  //    what this one removed.
+  if (report.failed() && lab.is_object() && fs::exists(dir + "/lab.json")) {
+    nlohmann::json left = nlohmann::json::array();
+    for (const auto& p : lab.value("processes", nlohmann::json::array())) {
+      if (ProcessAlive(p.value("pid", -1), p.value("start_time", int64_t{-1}))) left.push_back(p);
+    }
+    lab["processes"] = left;
+    lab["netns_all"] = lab::LabNetnsOnHost(name);
+    Status st = WriteFileAtomically(dir + "/lab.json", lab.dump(2) + "\n", 0644);
+    if (!st.ok()) report.Error("recording what is left in " + dir + "/lab.json: " + st.message());
   }
   return report.Result();
 }
