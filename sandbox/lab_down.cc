@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <set>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -69,11 +70,31 @@ void Stop(TeardownReport& r, const std::string& role, pid_t pid, int64_t start, 
   }
 }
 
-// Removes `path` and everything under it; an error names the path and the cause.
-void RemoveTree(TeardownReport& r, const fs::path& path) {
+// Removes `path` and everything under it (symlinks are not followed). Each failure names the
+// deepest path that could not be removed (e.g. a mount point), not the directories above it that
+// are left only because of it. True if `path` is gone.
+bool RemoveTree(TeardownReport& r, const fs::path& path) {
   std::error_code ec;
-  fs::remove_all(path, ec);
+  auto st = fs::symlink_status(path, ec);
+  if (st.type() == fs::file_type::not_found) return true;
+  if (ec) {
+    r.Error("removing " + path.string() + ": " + ec.message());
+    return false;
+  }
+  bool children_gone = true;
+  if (fs::is_directory(st)) {
+    std::vector<fs::path> children;
+    for (const auto& e : fs::directory_iterator(path, ec)) children.push_back(e.path());
+    if (ec) {
+      r.Error("listing " + path.string() + ": " + ec.message());
+      return false;
+    }
+    for (const auto& c : children) children_gone = RemoveTree(r, c) && children_gone;
+  }
+  if (!children_gone) return false;
+  fs::remove(path, ec);
   if (ec) r.Error("removing " + path.string() + ": " + ec.message());
+  return !ec;
 }
 
 // Removes the lab's files from `dir`: everything but lab.json first, lab.json (and `dir` itself
@@ -81,14 +102,16 @@ void RemoveTree(TeardownReport& r, const fs::path& path) {
 void RemoveLabFiles(TeardownReport& r, const std::string& dir, bool whole_dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) return;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    std::string n = e.path().filename().string();
+  std::vector<fs::path> entries;
+  for (const auto& e : fs::directory_iterator(dir, ec)) entries.push_back(e.path());
+  if (ec) r.Error("listing " + dir + ": " + ec.message());
+  for (const auto& e : entries) {
+    std::string n = e.filename().string();
     if (n == "lab.json") continue;
     bool ours = whole_dir || n.rfind("standin-", 0) == 0 || n.rfind(".", 0) == 0;
     for (const auto& known : lab::LabDirEntries()) ours = ours || n == known;
-    if (ours) RemoveTree(r, e.path());
+    if (ours) RemoveTree(r, e);
   }
-  if (ec) r.Error("listing " + dir + ": " + ec.message());
   if (r.failed()) return;  // keep lab.json: the next `down` needs the whole record
   RemoveTree(r, dir + "/lab.json");
   if (whole_dir && !r.failed()) {
