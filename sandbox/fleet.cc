@@ -12,14 +12,10 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <deque>
-#include <random>
 
 #include <spdlog/spdlog.h>
 
-#include "common/atomic_file.h"
-#include "sandbox/event_loop.h"
-#include "sandbox/fleet_summary.h"
+#include "sandbox/fleet_impl.h"
 #include "sandbox/wire.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -27,47 +23,6 @@
 #endif
 
 namespace headshift::sandbox {
-
-nlohmann::json FleetSpecToJson(const std::vector<FleetClientSpec>& clients) {
-  nlohmann::json arr = nlohmann::json::array();
-  for (const auto& c : clients) {
-    arr.push_back({{"tenant", c.tenant},
-                   {"name", c.name},
-                   {"node_key", c.node_key},
-                   {"machine_key", c.machine_key},
-                   {"source_ip", c.source_ip},
-                   {"connect", c.connect},
-                   {"host", c.host},
-                   {"endpoints", c.endpoints}});
-  }
-  return {{"clients", arr}};
-}
-
-StatusOr<std::vector<FleetClientSpec>> LoadFleetSpec(const std::string& path) {
-  auto text = ReadFile(path);
-  if (!text.ok()) return text.status();
-  auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("clients") || !j["clients"].is_array()) {
-    return Status::BadInput(path + ": not a fleet spec ({\"clients\": [...]})");
-  }
-  std::vector<FleetClientSpec> out;
-  for (const auto& c : j["clients"]) {
-    FleetClientSpec s;
-    s.tenant = c.value("tenant", "");
-    s.name = c.value("name", "");
-    s.node_key = c.value("node_key", "");
-    s.machine_key = c.value("machine_key", "");
-    s.source_ip = c.value("source_ip", "");
-    s.connect = c.value("connect", "");
-    s.host = c.value("host", "");
-    s.endpoints = c.value("endpoints", "[]");
-    if (s.tenant.empty() || s.node_key.empty() || s.connect.empty()) {
-      return Status::BadInput(path + ": client " + std::to_string(out.size()) + " lacks tenant/node_key/connect");
-    }
-    out.push_back(std::move(s));
-  }
-  return out;
-}
 
 namespace {
 
@@ -104,80 +59,6 @@ std::string Base64(const std::string& in) {
 }
 
 }  // namespace
-
-class Fleet::Impl {
- public:
-  explicit Impl(FleetOptions o) : opt_(std::move(o)), rng_(std::random_device{}()) {}
-  ~Impl() {
-    for (auto& c : clients_) {
-      if (c.fd >= 0) close(c.fd);
-    }
-    if (sigfd_ >= 0) close(sigfd_);
-  }
-  Status Start();
-  void Run();
-
- private:
-  enum class St { kIdle, kConnecting, kUpgrading, kMapping, kConnected };
-  struct Event {
-    int64_t disconnected_ms;  // wall
-    int64_t reconnected_ms;   // wall, 0 while ongoing
-  };
-  struct Client {
-    const FleetClientSpec* spec = nullptr;
-    sockaddr_in src{}, dst{};
-    std::string request;  // HTTP upgrade request (constant)
-    int fd = -1;
-    St st = St::kIdle;
-    std::string in;
-    int backoff_n = 0;
-    int64_t attempt_started = 0;  // mono
-    int64_t last_rx = 0;          // mono
-    std::string cluster;          // serving cluster while connected
-    int64_t interrupted_at = -1;  // mono start of the current interruption, -1 if none
-    bool ever_connected = false;
-    // counters (reset by SIGUSR1)
-    int64_t disconnects = 0, reconnects = 0, rejections = 0, errors = 0;
-    std::deque<Event> events;
-    std::deque<int64_t> rejected_at;
-    std::string last_error;
-  };
-
-  void Attempt(size_t i);
-  void OnEvent(size_t i, uint32_t ev);
-  void OnData(size_t i);
-  void HandleLine(size_t i, const std::string& line);
-  void Fail(size_t i, const std::string& why, bool rejection);
-  void Drop(Client& c);
-  void ScheduleRetry(size_t i);
-  void Sweep();
-  void WriteSummary();
-  void WriteClients();
-  void ResetStats();
-  void OnSignal();
-  static const char* StateName(St s);
-
-  FleetOptions opt_;
-  EventLoop loop_;
-  std::vector<Client> clients_;
-  std::mt19937_64 rng_;
-  int sigfd_ = -1;
-  int64_t epoch_ = 0;
-  std::map<std::string, std::vector<int64_t>> interruptions_;  // tenant -> finished interruption ms
-  bool dirty_ = true;
-  bool stopping_ = false;
-};
-
-const char* Fleet::Impl::StateName(St s) {
-  switch (s) {
-    case St::kIdle: return "waiting";
-    case St::kConnecting: return "connecting";
-    case St::kUpgrading: return "upgrading";
-    case St::kMapping: return "mapping";
-    case St::kConnected: return "connected";
-  }
-  return "?";
-}
 
 Status Fleet::Impl::Start() {
   rlimit rl{};
@@ -241,18 +122,6 @@ void Fleet::Impl::OnSignal() {
   }
 }
 
-void Fleet::Impl::ResetStats() {
-  ++epoch_;
-  for (auto& c : clients_) {
-    c.disconnects = c.reconnects = c.rejections = c.errors = 0;
-    c.events.clear();
-    c.rejected_at.clear();
-    c.last_error.clear();
-  }
-  interruptions_.clear();
-  dirty_ = true;
-  WriteSummary();
-}
 
 void Fleet::Impl::Attempt(size_t i) {
   Client& c = clients_[i];
@@ -469,87 +338,6 @@ void Fleet::Impl::Sweep() {
     }
   }
   loop_.After(1000, [this] { Sweep(); });
-}
-
-void Fleet::Impl::WriteSummary() {
-  std::map<std::string, TenantFleetStats> t;
-  int64_t now = MonoMs();
-  for (const auto& c : clients_) {
-    TenantFleetStats& s = t[c.spec->tenant];
-    ++s.clients;
-    if (c.st == St::kConnected) {
-      ++s.connected;
-      ++s.connected_by_cluster[c.cluster];
-    }
-    if (c.disconnects > 0) ++s.disconnected_clients;
-    s.disconnects += c.disconnects;
-    s.reconnects += c.reconnects;
-    s.rejections += c.rejections;
-    if (c.rejections > 0) ++s.rejected_clients;
-    s.errors += c.errors;
-    if (c.interrupted_at >= 0) {
-      ++s.ongoing;
-      s.ongoing_max_ms = std::max(s.ongoing_max_ms, now - c.interrupted_at);
-    }
-    if ((c.st != St::kConnected || c.rejections > 0) && s.problems.size() < 20) {
-      s.problems.push_back({{"name", c.spec->name},
-                            {"state", StateName(c.st)},
-                            {"rejections", c.rejections},
-                            {"errors", c.errors},
-                            {"last_error", c.last_error}});
-    }
-  }
-  nlohmann::json tenants = nlohmann::json::object();
-  for (auto& [name, s] : t) {
-    auto it = interruptions_.find(name);
-    if (it != interruptions_.end()) s.interruptions_ms = it->second;
-    tenants[name] = ShardStatsToJson(s);
-  }
-  nlohmann::json j = {{"shard", opt_.shard},  {"pid", getpid()},  {"epoch", epoch_},
-                      {"written_ms", WallMs()}, {"tenants", tenants}};
-  if (!opt_.summary_file.empty()) {
-    // Plain write + rename (no fsync: the file is rewritten 5 times a second and read by `status`).
-    std::string tmp = opt_.summary_file + ".tmp";
-    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      std::string s = j.dump();
-      bool ok = write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size());
-      close(fd);
-      if (ok) rename(tmp.c_str(), opt_.summary_file.c_str());
-    }
-  }
-  if (!stopping_) loop_.After(opt_.summary_ms, [this] { WriteSummary(); });
-}
-
-void Fleet::Impl::WriteClients() {
-  if (dirty_ && !opt_.clients_file.empty()) {
-    dirty_ = false;
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& c : clients_) {
-      nlohmann::json ev = nlohmann::json::array();
-      for (const auto& e : c.events) ev.push_back({e.disconnected_ms, e.reconnected_ms});
-      arr.push_back({{"tenant", c.spec->tenant},
-                     {"name", c.spec->name},
-                     {"state", StateName(c.st)},
-                     {"cluster", c.cluster},
-                     {"disconnects", c.disconnects},
-                     {"reconnects", c.reconnects},
-                     {"rejections", c.rejections},
-                     {"errors", c.errors},
-                     {"last_error", c.last_error},
-                     {"events", ev},
-                     {"rejected_at", c.rejected_at}});
-    }
-    std::string tmp = opt_.clients_file + ".tmp";
-    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      std::string s = nlohmann::json{{"shard", opt_.shard}, {"epoch", epoch_}, {"written_ms", WallMs()}, {"clients", arr}}.dump();
-      bool ok = write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size());
-      close(fd);
-      if (ok) rename(tmp.c_str(), opt_.clients_file.c_str());
-    }
-  }
-  if (!stopping_) loop_.After(1000, [this] { WriteClients(); });
 }
 
 Fleet::Fleet(FleetOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}

@@ -12,6 +12,9 @@
 //
 // One epoll thread per shard; a shard holds at most ~19,000 clients (20,000 fds per process here).
 //
+// Layout: fleet_spec (the clients file), fleet.cc (each client's connection state machine),
+// fleet_report.cc (the summary and per-client files, SIGUSR1 resets), over fleet_impl.h.
+//
 // Thread-safety: Start()/Run() from one thread.
 #pragma once
 
@@ -22,24 +25,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "sandbox/fleet_spec.h"
 
 namespace headshift::sandbox {
-
-struct FleetClientSpec {
-  std::string tenant;
-  std::string name;         // the node's given_name
-  std::string node_key;     // nodekey:…
-  std::string machine_key;  // mkey:…
-  std::string source_ip;    // source address to bind (tenant's public address, or a shared NAT address)
-  std::string connect;      // proxy address "ip:port"
-  std::string host;         // Host header, e.g. hsa.demo.com
-  std::string endpoints;    // JSON array the client reports (as headscale stores it)
-};
-
-// The fleet spec file: {"clients": [ {tenant, name, node_key, machine_key, source_ip, connect, host,
-// endpoints}, … ]}.
-nlohmann::json FleetSpecToJson(const std::vector<FleetClientSpec>& clients);
-StatusOr<std::vector<FleetClientSpec>> LoadFleetSpec(const std::string& path);
 
 struct FleetOptions {
   std::vector<FleetClientSpec> clients;  // this shard's clients

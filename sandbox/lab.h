@@ -13,9 +13,17 @@
 // LabUp writes <state>/headshift.yaml (validated with headshift's own config parser) so
 // `headshift --config <state>/headshift.yaml …` works against the lab, and <state>/lab.json (what
 // LabDown needs to remove everything, and what LabStatus reports). A previous lab with the same name
-// or state dir is removed first; a failure or SIGINT/SIGTERM during LabUp removes what was made.
+// or state dir is removed first (and dead labs of LabOptions::sweep_prefix); a failure or
+// SIGINT/SIGTERM during LabUp removes what was made.
 // LabDown leaves no namespace, veth, process or file behind; it also works from leftovers alone
 // (no lab.json): namespaces by name, processes by the namespace they run in, PostgreSQL by its pid file.
+// Every resource carries the lab's prefix (sandbox/lab_naming.h), so `up` first sweeps what a dead
+// lab of the same name left (its lab.json, namespaces, veths, processes, state dir) and never
+// touches another lab's.
+//
+// Layout: lab_plan (options -> tenants), lab_builder (the parts of `up`: lab_network, lab_database,
+// lab_standins, lab_edge, lab_fleet, lab_config, sequenced in lab_up), lab_down (teardown),
+// lab_status (status, reset-stats), over lab_naming, lab_inventory and lab_commands.
 //
 // REQUIRES: root (network namespaces, veths, nftables), postgresql, haproxy, iproute2, nftables.
 // Thread-safety: LabUp/LabDown of one lab must not run concurrently (they take a host-wide lock for
@@ -65,6 +73,11 @@ struct LabOptions {
   bool fleet = true;                      // start the client fleet
   int64_t connected_timeout_ms = 60000;   // LabUp waits this long for every client to connect
   std::string bin_dir;                    // where headscale-standin and hs-fleet live (default: auto)
+  // With a `name` that starts with it: before anything is made, `up` removes every lab in a default
+  // state dir whose name starts with `sweep_prefix` and whose owner (the process that ran its LabUp,
+  // recorded in lab.json) is gone, e.g. the labs of test runs killed by a timeout ("e2emig-" for
+  // "e2emig-<pid>"). Labs with a living owner, or without a lab.json, are never touched.
+  std::string sweep_prefix;
 };
 
 // Everything a caller needs to drive the lab (also in lab.json).
@@ -84,7 +97,10 @@ Status ValidateLabOptions(const LabOptions& o);
 StatusOr<LabInfo> LabUp(const LabOptions& options);
 
 // Removes the lab in `state_dir` (or, if that has no lab.json, the leftovers of lab `name`).
-// Returns what was removed as JSON {removed: {processes, netns, links, files}}.
+// Returns what was removed as JSON {processes, netns, links, state_dir[, already_gone]}: already_gone
+// names resources lab.json records that were gone before teardown reached them. Every cleanup step
+// runs even if an earlier one failed; each failure is logged and, at the end, Failed names all of
+// them (lab.json is then kept, so a later LabDown has the whole record).
 StatusOr<nlohmann::json> LabDown(const std::string& name, const std::string& state_dir);
 
 struct LabQuery {

@@ -12,19 +12,14 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
-#include <mutex>
-#include <thread>
-#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "common/atomic_file.h"
-#include "sandbox/event_loop.h"
-#include "sandbox/node_directory.h"
+#include "sandbox/node_json.h"
+#include "sandbox/standin_server_impl.h"
 #include "sandbox/wire.h"
 
 namespace headshift::sandbox {
@@ -38,111 +33,6 @@ StatusOr<LookupMode> ParseLookupMode(const std::string& s) {
 }
 
 namespace {
-
-constexpr size_t kMaxHeaderBytes = 16 * 1024;
-
-std::string Lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string Trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t");
-  return s.substr(b, e - b + 1);
-}
-
-std::string UrlDecode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else if (s[i] == '+') {
-      out += ' ';
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-// Value of `key` in a query string ("a=1&user=x"), URL-decoded; "" if absent.
-std::string QueryParam(const std::string& query, const std::string& key) {
-  size_t pos = 0;
-  while (pos <= query.size()) {
-    size_t amp = query.find('&', pos);
-    std::string kv = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-    size_t eq = kv.find('=');
-    if (UrlDecode(kv.substr(0, eq)) == key) return eq == std::string::npos ? "" : UrlDecode(kv.substr(eq + 1));
-    if (amp == std::string::npos) break;
-    pos = amp + 1;
-  }
-  return "";
-}
-
-struct HttpRequest {
-  std::string method, path, query;
-  std::unordered_map<std::string, std::string> headers;  // lower-case names
-  std::string Header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? "" : it->second;
-  }
-};
-
-// Parses the head (request line + headers, without the final blank line). False if malformed.
-bool ParseHead(const std::string& head, HttpRequest* req) {
-  size_t eol = head.find("\r\n");
-  std::string line = head.substr(0, eol);
-  size_t sp1 = line.find(' ');
-  size_t sp2 = line.rfind(' ');
-  if (sp1 == std::string::npos || sp2 == sp1) return false;
-  req->method = line.substr(0, sp1);
-  std::string target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  if (line.compare(sp2 + 1, 5, "HTTP/") != 0) return false;
-  size_t q = target.find('?');
-  req->path = target.substr(0, q);
-  req->query = q == std::string::npos ? "" : target.substr(q + 1);
-  while (eol != std::string::npos) {
-    size_t start = eol + 2;
-    eol = head.find("\r\n", start);
-    std::string h = head.substr(start, eol == std::string::npos ? std::string::npos : eol - start);
-    if (h.empty()) continue;
-    size_t colon = h.find(':');
-    if (colon == std::string::npos) return false;
-    req->headers[Lower(Trim(h.substr(0, colon)))] = Trim(h.substr(colon + 1));
-  }
-  return true;
-}
-
-std::string Response(int code, const char* reason, const std::string& content_type, const std::string& body) {
-  return "HTTP/1.1 " + std::to_string(code) + " " + reason + "\r\nContent-Type: " + content_type +
-         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-}
-
-std::string RegisterMethodEnum(const std::string& m) {
-  if (m == "authkey") return "REGISTER_METHOD_AUTH_KEY";
-  if (m == "cli") return "REGISTER_METHOD_CLI";
-  if (m == "oidc") return "REGISTER_METHOD_OIDC";
-  return "REGISTER_METHOD_UNSPECIFIED";
-}
-
-nlohmann::json JsonArrayOrEmpty(const std::string& text) {
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  return j.is_array() ? j : nlohmann::json::array();
-}
-
-std::string Rfc3339(int64_t wall_ms) {
-  time_t s = static_cast<time_t>(wall_ms / 1000);
-  tm t{};
-  gmtime_r(&s, &t);
-  char buf[64];
-  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
-           t.tm_hour, t.tm_min, t.tm_sec, static_cast<int>(wall_ms % 1000));
-  return buf;
-}
 
 // Parses "ip:port" (IPv4) into a sockaddr.
 bool ParseAddr(const std::string& s, sockaddr_in* out) {
@@ -158,139 +48,13 @@ bool ParseAddr(const std::string& s, sockaddr_in* out) {
   return true;
 }
 
-// The one thread that talks to PostgreSQL. Jobs run in order; results go back through the loop.
-class DbWorker {
- public:
-  explicit DbWorker(NodeDirectory dir) : dir_(std::move(dir)) {}
-  ~DbWorker() { Shutdown(); }
-  void Start() {
-    thread_ = std::thread([this] { Loop(); });
-  }
-  void Submit(std::function<void(NodeDirectory&)> job) {
-    std::lock_guard<std::mutex> l(mu_);
-    jobs_.push_back(std::move(job));
-    cv_.notify_one();
-  }
-  void Shutdown() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      stop_ = true;
-      cv_.notify_one();
-    }
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  void Loop() {
-    for (;;) {
-      std::function<void(NodeDirectory&)> job;
-      {
-        std::unique_lock<std::mutex> l(mu_);
-        cv_.wait(l, [this] { return stop_ || !jobs_.empty(); });
-        if (stop_ && jobs_.empty()) return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      job(dir_);
-    }
-  }
-  NodeDirectory dir_;
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void(NodeDirectory&)>> jobs_;
-  bool stop_ = false;
-};
-
-using NodeCache = std::unordered_map<std::string, std::vector<StandinNode>>;  // by node_key
+}  // namespace
 
 std::shared_ptr<const NodeCache> BuildCache(std::vector<StandinNode> nodes) {
   auto c = std::make_shared<NodeCache>();
   for (auto& n : nodes) (*c)[n.node_key].push_back(std::move(n));
   return c;
 }
-
-}  // namespace
-
-class StandinServer::Impl {
- public:
-  explicit Impl(StandinOptions o) : opt_(std::move(o)), worker_(NodeDirectory(opt_.dsn, opt_.cluster_id)) {}
-  ~Impl() {
-    worker_.Shutdown();
-    for (auto& [fd, c] : conns_) close(fd);
-    for (int fd : listeners_) close(fd);
-    if (sigfd_ >= 0) close(sigfd_);
-  }
-
-  Status Start();
-  void Run() { loop_.Run(); }
-  void Stop() { loop_.Stop(); }
-  std::vector<std::string> bound() const { return bound_; }
-
- private:
-  enum class State { kRequest, kAwaitMap, kLookup, kStreaming, kApiWaiting, kClosing };
-  struct Conn {
-    int fd = -1;
-    uint64_t serial = 0;
-    State state = State::kRequest;
-    std::string in, out;
-    std::string node_key, machine_key, endpoints;
-    int64_t node_id = 0;
-    bool close_after_flush = false;
-    bool want_out = false;  // EPOLLOUT registered
-  };
-  struct Session {
-    int count = 0;
-    int64_t node_id = 0;
-    std::string endpoints;
-    uint64_t offline_timer = 0;
-  };
-  struct PendingLookup {
-    int fd;
-    uint64_t serial;
-    std::string node_key, machine_key;
-  };
-
-  void OnAccept(int lfd);
-  void OnConnEvent(int fd, uint32_t events);
-  void Process(int fd, uint64_t serial);
-  void HandleHttp(Conn& c, const HttpRequest& req);
-  void HandleMap(Conn& c, const std::string& line);
-  void Decide(Conn& c, const std::vector<StandinNode>* candidates, bool db_error);
-  void Send(Conn& c, const std::string& data);
-  void SendAndClose(Conn& c, const std::string& data);
-  void Flush(Conn& c);
-  void Close(Conn& c);
-  Conn* Find(int fd, uint64_t serial);
-  void KickLookups();
-  void QueueWrite(NodeWrite w);
-  void KickWrites();
-  void KeepAliveTick();
-  void OnSignal();
-  void Reload();
-  void DropEverything();
-  std::string NodesJson(const std::vector<StandinNode>& nodes);
-  bool Online(const std::string& node_key) const;
-
-  StandinOptions opt_;
-  EventLoop loop_;
-  DbWorker worker_;
-  std::vector<int> listeners_;
-  std::vector<std::string> bound_;
-  int sigfd_ = -1;
-  uint64_t next_serial_ = 1;
-  std::unordered_map<int, std::unique_ptr<Conn>> conns_;
-  std::unordered_map<std::string, Session> sessions_;        // by node_key
-  std::unordered_map<std::string, std::string> last_seen_;  // cached mode: node_key -> RFC 3339
-  std::shared_ptr<const NodeCache> cache_;
-  int reloads_ = 0;
-  int64_t dropped_ = 0;  // connections closed by restart-like reloads
-  std::vector<PendingLookup> pending_lookups_;
-  bool lookup_in_flight_ = false;
-  std::vector<NodeWrite> pending_writes_;
-  bool write_in_flight_ = false;
-  int streams_ = 0;
-};
 
 Status StandinServer::Impl::Start() {
   if (opt_.cluster_id.empty()) return Status::BadInput("--cluster-id is required");
@@ -387,26 +151,6 @@ void StandinServer::Impl::Reload() {
   });
 }
 
-// What a restarted headscale has lost: every connection (streams, API requests, lookups in flight)
-// and every session; all nodes start offline (state.NewState), with no grace period.
-void StandinServer::Impl::DropEverything() {
-  int64_t n = 0;
-  for (auto& [fd, c] : conns_) {
-    loop_.Remove(fd);
-    close(fd);
-    ++n;
-  }
-  conns_.clear();
-  for (auto& [key, s] : sessions_) {
-    if (s.offline_timer) loop_.CancelTimer(s.offline_timer);
-  }
-  sessions_.clear();
-  pending_lookups_.clear();
-  streams_ = 0;
-  dropped_ += n;
-  spdlog::info("stand-in cluster {}: reload acts as a restart: dropped {} connections", opt_.cluster_id, n);
-}
-
 void StandinServer::Impl::OnAccept(int lfd) {
   for (;;) {
     int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -460,14 +204,14 @@ void StandinServer::Impl::Process(int fd, uint64_t serial) {
     Conn& c = *cp;
     size_t end = c.in.find("\r\n\r\n");
     if (end == std::string::npos) {
-      if (c.in.size() > kMaxHeaderBytes) SendAndClose(c, Response(431, "Request Header Fields Too Large", "text/plain", ""));
+      if (c.in.size() > kMaxHeaderBytes) SendAndClose(c, HttpResponse(431, "Request Header Fields Too Large", "text/plain", ""));
       return;
     }
     HttpRequest req;
     std::string head = c.in.substr(0, end);
     c.in.erase(0, end + 4);
-    if (!ParseHead(head, &req)) {
-      SendAndClose(c, Response(400, "Bad Request", "text/plain", "malformed request\n"));
+    if (!ParseHttpHead(head, &req)) {
+      SendAndClose(c, HttpResponse(400, "Bad Request", "text/plain", "malformed request\n"));
       return;
     }
     HandleHttp(c, req);
@@ -489,7 +233,7 @@ void StandinServer::Impl::Process(int fd, uint64_t serial) {
 void StandinServer::Impl::HandleHttp(Conn& c, const HttpRequest& req) {
   if (req.path == "/key") {
     nlohmann::json j = {{"legacyPublicKey", "mkey:" + std::string(64, '0')}, {"publicKey", opt_.noise_key}};
-    SendAndClose(c, Response(200, "OK", "application/json", j.dump()));
+    SendAndClose(c, HttpResponse(200, "OK", "application/json", j.dump()));
     return;
   }
   if (req.path == "/health") {
@@ -500,13 +244,13 @@ void StandinServer::Impl::HandleHttp(Conn& c, const HttpRequest& req) {
                         {"cached_nodes", cache_ ? static_cast<int64_t>(cache_->size()) : -1},
                         {"streams", streams_},
                         {"dropped", dropped_}};
-    SendAndClose(c, Response(200, "OK", "application/json", j.dump()));
+    SendAndClose(c, HttpResponse(200, "OK", "application/json", j.dump()));
     return;
   }
   if (req.path == "/ts2021") {
     if (Lower(req.Header("upgrade")) != wire::kUpgradeProtocol) {
       // headscale answers 500 when the proxy dropped the Upgrade header.
-      SendAndClose(c, Response(500, "Internal Server Error", "text/plain",
+      SendAndClose(c, HttpResponse(500, "Internal Server Error", "text/plain",
                                "missing Upgrade: tailscale-control-protocol (proxy misconfigured?)\n"));
       return;
     }
@@ -517,11 +261,11 @@ void StandinServer::Impl::HandleHttp(Conn& c, const HttpRequest& req) {
   }
   if (req.path == "/api/v1/node") {
     if (req.Header("authorization") != "Bearer " + opt_.api_key || opt_.api_key.empty()) {
-      SendAndClose(c, Response(401, "Unauthorized", "text/plain", "Unauthorized"));
+      SendAndClose(c, HttpResponse(401, "Unauthorized", "text/plain", "Unauthorized"));
       return;
     }
     if (req.method != "GET") {
-      SendAndClose(c, Response(405, "Method Not Allowed", "text/plain", ""));
+      SendAndClose(c, HttpResponse(405, "Method Not Allowed", "text/plain", ""));
       return;
     }
     std::string user = QueryParam(req.query, "user");
@@ -533,7 +277,7 @@ void StandinServer::Impl::HandleHttp(Conn& c, const HttpRequest& req) {
         }
       }
       std::sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
-      SendAndClose(c, Response(200, "OK", "application/json", NodesJson(nodes)));
+      SendAndClose(c, HttpResponse(200, "OK", "application/json", NodesJson(nodes)));
       return;
     }
     c.state = State::kApiWaiting;
@@ -545,184 +289,15 @@ void StandinServer::Impl::HandleHttp(Conn& c, const HttpRequest& req) {
         Conn* c = Find(fd, serial);
         if (!c) return;
         if (!r.ok()) {
-          SendAndClose(*c, Response(500, "Internal Server Error", "text/plain", "database error\n"));
+          SendAndClose(*c, HttpResponse(500, "Internal Server Error", "text/plain", "database error\n"));
         } else {
-          SendAndClose(*c, Response(200, "OK", "application/json", NodesJson(*r)));
+          SendAndClose(*c, HttpResponse(200, "OK", "application/json", NodesJson(*r)));
         }
       });
     });
     return;
   }
-  SendAndClose(c, Response(404, "Not Found", "text/plain", "404 page not found\n"));
-}
-
-bool StandinServer::Impl::Online(const std::string& node_key) const {
-  return sessions_.count(node_key) > 0;  // a session lives until its grace period ends
-}
-
-std::string StandinServer::Impl::NodesJson(const std::vector<StandinNode>& nodes) {
-  nlohmann::json arr = nlohmann::json::array();
-  for (const auto& n : nodes) {
-    nlohmann::json ips = nlohmann::json::array();
-    if (!n.ipv4.empty()) ips.push_back(n.ipv4);
-    if (!n.ipv6.empty()) ips.push_back(n.ipv6);
-    std::string last_seen = n.last_seen;
-    if (auto it = last_seen_.find(n.node_key); it != last_seen_.end()) last_seen = it->second;
-    nlohmann::json j = {
-        {"id", std::to_string(n.id)},
-        {"machineKey", n.machine_key},
-        {"nodeKey", n.node_key},
-        {"discoKey", n.disco_key},
-        {"ipAddresses", ips},
-        {"name", n.hostname},
-        {"user",
-         {{"id", n.user_id},
-          {"name", n.user_name},
-          {"createdAt", n.user_created_at},
-          {"displayName", n.user_display_name},
-          {"email", n.user_email},
-          {"providerId", n.user_provider_id},
-          {"provider", n.user_provider},
-          {"profilePicUrl", n.user_picture}}},
-        {"createdAt", n.created_at},
-        {"registerMethod", RegisterMethodEnum(n.register_method)},
-        {"givenName", n.given_name},
-        {"online", Online(n.node_key)},
-        {"approvedRoutes", JsonArrayOrEmpty(n.approved_routes)},
-        {"availableRoutes", nlohmann::json::array()},
-        {"subnetRoutes", nlohmann::json::array()},
-        {"tags", JsonArrayOrEmpty(n.tags)},
-    };
-    if (!last_seen.empty()) j["lastSeen"] = last_seen;
-    if (n.expiry_ms != 0) j["expiry"] = Rfc3339(n.expiry_ms);
-    arr.push_back(std::move(j));
-  }
-  return nlohmann::json{{"nodes", arr}}.dump();
-}
-
-void StandinServer::Impl::HandleMap(Conn& c, const std::string& raw) {
-  std::string line = raw;
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  // MAP <nodekey> <mkey> <endpoints-json>
-  std::vector<std::string> parts;
-  size_t pos = 0;
-  while (parts.size() < 3) {
-    size_t sp = line.find(' ', pos);
-    if (sp == std::string::npos) break;
-    parts.push_back(line.substr(pos, sp - pos));
-    pos = sp + 1;
-  }
-  parts.push_back(line.substr(pos));
-  if (parts.size() < 3 || parts[0] != wire::kMap) {
-    SendAndClose(c, "ERR 400 expected MAP <nodekey> <mkey> [endpoints]\n");
-    return;
-  }
-  c.node_key = parts[1];
-  c.machine_key = parts[2];
-  c.endpoints = parts.size() > 3 ? parts[3] : "[]";
-  c.state = State::kLookup;
-  if (cache_) {
-    auto it = cache_->find(c.node_key);
-    Decide(c, it == cache_->end() ? nullptr : &it->second, false);
-    return;
-  }
-  pending_lookups_.push_back({c.fd, c.serial, c.node_key, c.machine_key});
-  KickLookups();
-}
-
-void StandinServer::Impl::KickLookups() {
-  if (lookup_in_flight_ || pending_lookups_.empty()) return;
-  lookup_in_flight_ = true;
-  auto batch = std::make_shared<std::vector<PendingLookup>>(std::move(pending_lookups_));
-  pending_lookups_.clear();
-  std::vector<std::string> keys;
-  for (const auto& p : *batch) keys.push_back(p.node_key);
-  worker_.Submit([this, batch, keys](NodeDirectory& dir) {
-    auto r = dir.Lookup(keys);
-    loop_.Post([this, batch, r = std::move(r)] {
-      lookup_in_flight_ = false;
-      NodeCache found;
-      if (r.ok()) {
-        for (const auto& n : *r) found[n.node_key].push_back(n);
-      } else {
-        spdlog::error("stand-in cluster {}: node lookup failed: {}", opt_.cluster_id, r.status().ToString());
-      }
-      for (const auto& p : *batch) {
-        Conn* c = Find(p.fd, p.serial);
-        if (!c) continue;
-        auto it = found.find(p.node_key);
-        Decide(*c, it == found.end() ? nullptr : &it->second, !r.ok());
-      }
-      KickLookups();
-    });
-  });
-}
-
-void StandinServer::Impl::Decide(Conn& c, const std::vector<StandinNode>* candidates, bool db_error) {
-  if (db_error) {
-    SendAndClose(c, "ERR 500 database error\n");
-    return;
-  }
-  const StandinNode* node = nullptr;
-  if (candidates) {
-    int64_t now = WallMs();
-    for (const auto& n : *candidates) {
-      if (n.machine_key == c.machine_key && !n.ExpiredAt(now)) {
-        node = &n;
-        break;
-      }
-    }
-  }
-  if (!node) {
-    // headscale getAndValidateNode: unknown node key or machine key mismatch -> 404 "node not found".
-    SendAndClose(c, "ERR 404 node not found\n");
-    return;
-  }
-  c.node_id = node->id;
-  c.state = State::kStreaming;
-  ++streams_;
-  Session& s = sessions_[c.node_key];
-  if (s.offline_timer) {
-    loop_.CancelTimer(s.offline_timer);
-    s.offline_timer = 0;
-  }
-  ++s.count;
-  s.node_id = node->id;
-  s.endpoints = c.endpoints;
-  if (c.endpoints != node->endpoints) QueueWrite({node->id, 0, c.endpoints});
-  Send(c, std::string(wire::kOk) + " " + opt_.cluster_id + " " + std::to_string(node->id) + "\n");
-}
-
-void StandinServer::Impl::QueueWrite(NodeWrite w) {
-  pending_writes_.push_back(std::move(w));
-  KickWrites();
-}
-
-void StandinServer::Impl::KickWrites() {
-  if (write_in_flight_ || pending_writes_.empty()) return;
-  write_in_flight_ = true;
-  auto batch = std::make_shared<std::vector<NodeWrite>>(std::move(pending_writes_));
-  pending_writes_.clear();
-  worker_.Submit([this, batch](NodeDirectory& dir) {
-    Status st = dir.Write(*batch);
-    loop_.Post([this, st] {
-      if (!st.ok()) spdlog::error("stand-in cluster {}: node write failed: {}", opt_.cluster_id, st.ToString());
-      write_in_flight_ = false;
-      KickWrites();
-    });
-  });
-}
-
-void StandinServer::Impl::KeepAliveTick() {
-  std::string ka = std::string(wire::kKeepAlive) + " " + opt_.cluster_id + " " + std::to_string(WallMs()) + "\n";
-  std::vector<Conn*> streaming;
-  for (auto& [fd, c] : conns_) {
-    if (c->state == State::kStreaming) streaming.push_back(c.get());
-  }
-  for (Conn* c : streaming) {
-    if (conns_.count(c->fd) && conns_[c->fd].get() == c) Send(*c, ka);
-  }
-  loop_.After(opt_.keepalive_ms, [this] { KeepAliveTick(); });
+  SendAndClose(c, HttpResponse(404, "Not Found", "text/plain", "404 page not found\n"));
 }
 
 void StandinServer::Impl::Send(Conn& c, const std::string& data) {
@@ -754,29 +329,6 @@ void StandinServer::Impl::Flush(Conn& c) {
   if (c.want_out) loop_.Modify(c.fd, EPOLLIN | EPOLLRDHUP);
   c.want_out = false;
   if (c.close_after_flush) Close(c);
-}
-
-void StandinServer::Impl::Close(Conn& c) {
-  int fd = c.fd;
-  if (c.state == State::kStreaming) {
-    --streams_;
-    auto it = sessions_.find(c.node_key);
-    if (it != sessions_.end() && --it->second.count == 0) {
-      // headscale: wait for a reconnect, then mark offline and persist last_seen + endpoints.
-      std::string key = c.node_key;
-      it->second.offline_timer = loop_.After(opt_.disconnect_grace_ms, [this, key] {
-        auto s = sessions_.find(key);
-        if (s == sessions_.end() || s->second.count > 0) return;
-        int64_t now = WallMs();
-        QueueWrite({s->second.node_id, now, s->second.endpoints});
-        if (cache_) last_seen_[key] = Rfc3339(now);
-        sessions_.erase(s);
-      });
-    }
-  }
-  loop_.Remove(fd);
-  close(fd);
-  conns_.erase(fd);
 }
 
 StandinServer::StandinServer(StandinOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}

@@ -21,6 +21,10 @@
 // HTTP/1.1 request reader on purpose: cpp-httplib is thread-per-connection and cannot hand an upgraded
 // socket to an epoll loop.
 //
+// Layout: http_request (the request reader), node_json (the API's JSON), db_worker (the DB thread),
+// standin_server.cc (connections, HTTP endpoints, signals) and standin_sessions.cc (control streams
+// and sessions), over standin_server_impl.h.
+//
 // Thread-safety: Start() and Run() from one thread; Stop() from any thread.
 #pragma once
 

@@ -11,6 +11,8 @@
 namespace headshift::testing {
 
 LabFixture::LabFixture(sandbox::LabOptions options) {
+  // Labs of earlier runs of this test that were killed (e.g. by a ctest timeout) are swept by `up`.
+  options.sweep_prefix = options.name + "-";
   options.name = options.name + "-" + std::to_string(getpid() % 100000);
   name_ = options.name;
   auto info = sandbox::LabUp(options);

@@ -7,7 +7,8 @@
 //   - a client whose row is missing is rejected (and keeps being rejected);
 //   - cached stand-ins reject rows copied after start until the configured reload_command runs;
 //   - the lb namespace really NATs (conntrack) and the edge sees only its address;
-//   - `down` leaves no namespace, veth, process or file behind.
+//   - `down` leaves no namespace, veth, process or file behind; a failing cleanup step is reported
+//     and the rest still removed; a dead lab of the same name, or of the sweep prefix, is swept by `up`.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -60,6 +61,17 @@ std::vector<pid_t> PidsOfArg(const std::string& needle) {
     if (cmd.find(needle) != std::string::npos) out.push_back(std::stoi(n));
   }
   return out;
+}
+
+// No namespace of lab `name` and (unless "") no root veth with `link_prefix` is left on the host.
+void ExpectNoNetnsOrLinksOf(const std::string& name, const std::string& link_prefix) {
+  for (const auto& e : fs::directory_iterator("/run/netns")) {
+    EXPECT_NE(e.path().filename().string().rfind("sandbox-" + name + "-", 0), 0u) << e.path();
+  }
+  if (link_prefix.empty()) return;
+  for (const auto& e : fs::directory_iterator("/sys/class/net")) {
+    EXPECT_NE(e.path().filename().string().rfind(link_prefix, 0), 0u) << e.path();
+  }
 }
 
 class LabTest : public ::testing::Test {
@@ -143,13 +155,7 @@ class LabTest : public ::testing::Test {
     auto r = RunHeadshift({"--json", "sandbox", "down", "--name", name_});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     downed_ = true;
-    for (const auto& e : fs::directory_iterator("/run/netns")) {
-      EXPECT_NE(e.path().filename().string().rfind("sandbox-" + name_ + "-", 0), 0u) << e.path();
-    }
-    std::string prefix = lab_["link_prefix"];
-    for (const auto& e : fs::directory_iterator("/sys/class/net")) {
-      EXPECT_NE(e.path().filename().string().rfind(prefix, 0), 0u) << e.path();
-    }
+    ExpectNoNetnsOrLinksOf(name_, lab_["link_prefix"]);
     for (const auto& [pid, start] : pids_) EXPECT_FALSE(ProcessAlive(pid, start)) << "pid " << pid << " survived down";
     EXPECT_FALSE(fs::exists(dir_)) << dir_;
     int code = 0;
@@ -346,11 +352,105 @@ TEST_F(LabTest, LeftoversAndInterruptsAreCleanedUp) {
   int wst = 0;
   waitpid(child, &wst, 0);
   EXPECT_TRUE(WIFEXITED(wst) && WEXITSTATUS(wst) != 0) << wst;
-  for (const auto& e : fs::directory_iterator("/run/netns")) {
-    EXPECT_NE(e.path().filename().string().rfind("sandbox-" + name + "-", 0), 0u) << e.path();
-  }
+  ExpectNoNetnsOrLinksOf(name, "");
   EXPECT_FALSE(fs::exists(DefaultStateDir(name)));
   EXPECT_TRUE(PidsOfArg(DefaultStateDir(name) + "/").empty());
+}
+
+// Teardown surfaces each cleanup error and still removes the rest: one of the lab's namespaces is
+// already gone (deleted behind its back) and a mount inside the state dir makes part of it
+// unremovable. `down` must stop every process and remove every namespace and veth, report the
+// gone namespace and name the busy path in its (non-zero) result, and keep lab.json so the next
+// `down`, once the mount is gone, removes the rest.
+TEST_F(LabTest, TeardownReportsEachErrorAndStillRemovesTheRest) {
+  ASSERT_NO_FATAL_FAILURE(Up({"--devices", "2", "--tenants", "2"}, "e"));
+  std::string gone_ns = "sandbox-" + name_ + "-c4";
+  ASSERT_EQ(RunProgram({"ip", "netns", "del", gone_ns}).exit_code, 0);
+  std::string busy = dir_ + "/logs/busy";
+  fs::create_directories(busy);
+  ASSERT_EQ(RunProgram({"mount", "-t", "tmpfs", "-o", "size=1m", "headshift-test", busy}).exit_code, 0);
+
+  auto r = RunHeadshift({"--json", "sandbox", "down", "--name", name_});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  std::string said = r.out + r.err;
+  EXPECT_NE(said.find("removing " + busy), std::string::npos) << said;
+  EXPECT_NE(said.find("already gone: netns " + gone_ns), std::string::npos) << said;
+  // The rest is gone all the same.
+  ExpectNoNetnsOrLinksOf(name_, lab_["link_prefix"]);
+  for (const auto& [pid, start] : pids_) EXPECT_FALSE(ProcessAlive(pid, start)) << "pid " << pid << " survived down";
+  EXPECT_FALSE(fs::exists(dir_ + "/secrets"));
+  EXPECT_TRUE(fs::exists(dir_ + "/lab.json")) << "the record must stay while something of the lab is left";
+
+  ASSERT_EQ(RunProgram({"umount", busy}).exit_code, 0);
+  DownAndExpectNothingLeft();
+}
+
+// A dead lab (every process killed, its namespaces, veths and files left) is swept by the next `up`
+// of the same name; a veth whose name has the same 6-hex prefix but belongs to another lab (its
+// alias says so) is left alone.
+TEST_F(LabTest, DeadLabOfTheSameNameIsSweptByUp) {
+  ASSERT_NO_FATAL_FAILURE(Up({"--devices", "2", "--tenants", "2"}, "d"));
+  auto old_pids = pids_;
+  for (const auto& [pid, start] : old_pids) kill(pid, SIGKILL);
+  std::string prefix = lab_["link_prefix"];
+  // A stray veth pair of this lab (root side only, as a killed `up` may leave) and one of another lab.
+  ASSERT_EQ(RunProgram({"ip", "link", "add", prefix + "x9", "type", "veth", "peer", "name", prefix + "y9"}).exit_code, 0);
+  ASSERT_EQ(RunProgram({"ip", "link", "add", prefix + "z9", "type", "veth", "peer", "name", prefix + "w9"}).exit_code, 0);
+  for (const char* l : {"z9", "w9"}) {
+    ASSERT_EQ(RunProgram({"ip", "link", "set", "dev", prefix + l, "alias", "sandbox-another-lab-"}).exit_code, 0);
+  }
+  pids_.clear();
+  ASSERT_NO_FATAL_FAILURE(Up({"--devices", "2", "--tenants", "2"}, "d"));
+  for (const auto& [pid, start] : old_pids) EXPECT_FALSE(ProcessAlive(pid, start)) << "old pid " << pid;
+  EXPECT_FALSE(fs::exists("/sys/class/net/" + prefix + "x9"));
+  EXPECT_FALSE(fs::exists("/sys/class/net/" + prefix + "y9"));
+  EXPECT_TRUE(fs::exists("/sys/class/net/" + prefix + "z9")) << "another lab's veth was removed";
+  RunProgram({"ip", "link", "del", prefix + "z9"});
+  int ns = 0;
+  for (const auto& e : fs::directory_iterator("/run/netns")) ns += e.path().filename().string().rfind("sandbox-" + name_ + "-", 0) == 0;
+  EXPECT_EQ(ns, 4);  // clients, edge, c3, c4: one set
+  EXPECT_TRUE(Status({"--wait-connected", "--timeout", "10"})["fleet"]["all_connected"].get<bool>());
+  DownAndExpectNothingLeft();
+}
+
+// `up` with a sweep prefix removes the labs of that prefix whose owner (the process that ran their
+// `up`) is gone, as a test run killed by a timeout leaves them, and leaves a lab whose owner lives.
+TEST(LabSweep, DeadLabsOfTheSweepPrefixAreRemovedByUp) {
+  std::string prefix = "sbt" + std::to_string(getpid()) + "s-";
+  // Its owner is the CLI process, gone once `up` has returned.
+  auto r = RunHeadshift({"--json", "sandbox", "up", "--name", prefix + "a", "--devices", "2", "--tenants", "2", "--no-fleet"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  nlohmann::json dead = Json(r.out);
+  std::vector<std::pair<pid_t, int64_t>> dead_pids;
+  for (const auto& p : dead["processes"]) dead_pids.push_back({p["pid"].get<pid_t>(), p["start_time"].get<int64_t>()});
+  ASSERT_FALSE(dead_pids.empty());
+
+  LabOptions o;
+  o.name = prefix + "b";
+  o.sweep_prefix = prefix;
+  o.tenant_count = 2;
+  o.devices = 2;
+  o.fleet = false;
+  auto b = LabUp(o);  // owned by this test process
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->json.value("swept", nlohmann::json::array()), nlohmann::json::array({prefix + "a"})) << b->json.dump();
+  EXPECT_FALSE(fs::exists(DefaultStateDir(prefix + "a")));
+  ExpectNoNetnsOrLinksOf(prefix + "a", dead["link_prefix"]);
+  for (const auto& [pid, start] : dead_pids) EXPECT_FALSE(ProcessAlive(pid, start)) << "pid " << pid << " of the dead lab";
+
+  o.name = prefix + "c";
+  auto c = LabUp(o);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_FALSE(c->json.contains("swept")) << c->json.dump();
+  EXPECT_TRUE(fs::exists(b->state_dir + "/lab.json")) << "a lab whose owner lives was swept";
+  for (const auto& p : b->json["processes"]) {
+    EXPECT_TRUE(ProcessAlive(p["pid"].get<pid_t>(), p["start_time"].get<int64_t>())) << p.dump();
+  }
+  auto down_c = LabDown(prefix + "c", c->state_dir);
+  EXPECT_TRUE(down_c.ok()) << down_c.status().ToString();
+  auto down_b = LabDown(prefix + "b", b->state_dir);
+  EXPECT_TRUE(down_b.ok()) << down_b.status().ToString();
+  EXPECT_FALSE(fs::exists(b->state_dir));
 }
 
 // Bad flags are refused before anything is made.
