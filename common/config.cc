@@ -225,6 +225,8 @@ Config ParseRoot(const YAML::Node& root) {
       cl.api_key = m.Secret("api_key", false);
       cl.upstream_url = m.Str("upstream_url", false, cl.control_url);
       CheckUrl(cl.upstream_url, m.Key("upstream_url"), m.Has("upstream_url") ? m.Get("upstream_url") : list[i]);
+      cl.debug_url = m.Str("debug_url", false);
+      if (!cl.debug_url.empty()) CheckUrl(cl.debug_url, m.Key("debug_url"), m.Get("debug_url"));
       cl.backend = m.Str("backend", true);
       if (!backends.insert(cl.backend).second) {
         throw ConfigError{m.Key("backend") + ": backend '" + cl.backend + "' is used by two clusters" +

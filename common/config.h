@@ -65,6 +65,11 @@ struct ClusterConfig {
   // short interruption). headscale >= 0.27 reloads nodes only by a restart (SIGHUP reloads only the
   // ACL policy), so this defaults to true; set false only for a reload that keeps connections.
   bool reload_drops_sessions = true;
+  // headscale's debug listener (its `metrics_listen_addr`, e.g. http://10.0.3.2:9090), optional: the node
+  // parity check (policy mode, dns.base_domain, MagicDNS, prefixes, DERP map, OIDC issuer) and the
+  // tenant's packet filter are read from its /debug/config, /debug/derp and /debug/filter. headscale
+  // answers them only to loopback, Tailscale and private (RFC 1918/4193) addresses. Empty: not read.
+  std::string debug_url;
 };
 
 struct HttpAuthConfig {

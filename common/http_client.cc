@@ -69,6 +69,16 @@ HttpClient::~HttpClient() {
 }
 
 StatusOr<HttpResponse> HttpClient::Get(const std::string& url, const HttpRequestOptions& opts) {
+  return Send("GET", url, nullptr, opts);
+}
+
+StatusOr<HttpResponse> HttpClient::Put(const std::string& url, const std::string& json_body,
+                                       const HttpRequestOptions& opts) {
+  return Send("PUT", url, &json_body, opts);
+}
+
+StatusOr<HttpResponse> HttpClient::Send(const char* method, const std::string& url, const std::string* json_body,
+                                        const HttpRequestOptions& opts) {
   if (!api_) {
     auto api = Curl::Get();
     if (!api.ok()) return api.status();
@@ -88,6 +98,12 @@ StatusOr<HttpResponse> HttpClient::Get(const std::string& url, const HttpRequest
   api.easy_setopt(c, CURLOPT_NOPROXY, "*");
   struct curl_slist* headers = nullptr;
   headers = api.slist_append(headers, "Accept: application/json");
+  if (json_body) {
+    api.easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    api.easy_setopt(c, CURLOPT_POSTFIELDS, json_body->c_str());
+    api.easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(json_body->size()));
+    headers = api.slist_append(headers, "Content-Type: application/json");
+  }
   std::string auth;
   if (!opts.bearer_token.empty()) {
     RegisterSecret(opts.bearer_token);
@@ -101,7 +117,7 @@ StatusOr<HttpResponse> HttpClient::Get(const std::string& url, const HttpRequest
   }
   api.easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   // The request line and its credentials at trace level; the redacting sink masks the secret.
-  spdlog::trace("http: GET {} {}", url, auth.empty() ? (opts.basic_user.empty() ? "(no auth)" : "(basic auth)") : auth);
+  spdlog::trace("http: {} {} {}", method, url, auth.empty() ? (opts.basic_user.empty() ? "(no auth)" : "(basic auth)") : auth);
   if (!opts.ca_file.empty()) api.easy_setopt(c, CURLOPT_CAINFO, opts.ca_file.c_str());
   if (opts.insecure_skip_verify) {
     api.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -110,7 +126,7 @@ StatusOr<HttpResponse> HttpClient::Get(const std::string& url, const HttpRequest
   CURLcode rc = api.easy_perform(c);
   api.slist_free_all(headers);
   if (rc != CURLE_OK) {
-    return Status::Failed("GET " + Redact(url) + ": " + api.easy_strerror(rc));
+    return Status::Failed(std::string(method) + " " + Redact(url) + ": " + api.easy_strerror(rc));
   }
   api.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
   return resp;

@@ -34,8 +34,13 @@ class HttpClient {
   // Failed with curl's reason if the request could not be made (refused, timeout, TLS, libcurl
   // missing); an HTTP error status is returned as a response, not a failure.
   StatusOr<HttpResponse> Get(const std::string& url, const HttpRequestOptions& opts);
+  // PUT with a JSON body (Content-Type: application/json); same result contract as Get.
+  StatusOr<HttpResponse> Put(const std::string& url, const std::string& json_body, const HttpRequestOptions& opts);
 
  private:
+  // `json_body` null: no body (GET).
+  StatusOr<HttpResponse> Send(const char* method, const std::string& url, const std::string* json_body,
+                              const HttpRequestOptions& opts);
   struct Curl;
   const Curl* api_ = nullptr;
   void* curl_ = nullptr;

@@ -21,6 +21,15 @@ std::string UrlEncode(const std::string& s) {
   return out;
 }
 
+// The message of a grpc-gateway error body ({"code": 2, "message": "...", "details": []}), else the body.
+std::string ApiError(const std::string& body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_discarded() && j.is_object() && j.contains("message") && j["message"].is_string()) {
+    return j["message"].get<std::string>();
+  }
+  return body.substr(0, 300);
+}
+
 }  // namespace
 
 HeadscaleClient::HeadscaleClient(std::string base_url, std::string api_key, int64_t timeout_ms)
@@ -85,6 +94,59 @@ StatusOr<std::vector<ControlNode>> HeadscaleClient::ListNodes(const std::string&
                           "is control_url a headscale server of a supported version?");
   }
   return out;
+}
+
+StatusOr<PolicyRecord> HeadscaleClient::GetPolicy() {
+  HttpRequestOptions o;
+  o.timeout_ms = timeout_ms_;
+  o.bearer_token = api_key_;
+  auto r = http_.Get(base_url_ + "/api/v1/policy", o);
+  if (!r.ok()) return r.status();
+  if (r->status == 401) {
+    return Status::Failed(base_url_ + " refused the API key (HTTP 401)",
+                          "create one with `headscale apikeys create` and point api_key_file at it");
+  }
+  PolicyRecord rec;
+  if (r->status != 200) {
+    std::string msg = ApiError(r->body);
+    // Database mode before any SetPolicy: GetPolicy answers "loading ACL from database: record not found".
+    if (msg.find("record not found") != std::string::npos) return rec;
+    return Status::Failed(base_url_ + "/api/v1/policy answered HTTP " + std::to_string(r->status) + ": " + msg,
+                          "check the node's policy.mode and policy.path");
+  }
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || (j.contains("policy") && !j["policy"].is_string())) {
+    return Status::Failed(base_url_ + "/api/v1/policy: response is not {\"policy\": ...} JSON");
+  }
+  rec.set = true;
+  rec.policy = j.value("policy", "");
+  if (j.contains("updatedAt") && j["updatedAt"].is_string()) rec.updated_at = j["updatedAt"].get<std::string>();
+  return rec;
+}
+
+StatusOr<std::string> HeadscaleClient::SetPolicy(const std::string& policy) {
+  HttpRequestOptions o;
+  o.timeout_ms = timeout_ms_;
+  o.bearer_token = api_key_;
+  nlohmann::json body = {{"policy", policy}};
+  auto r = http_.Put(base_url_ + "/api/v1/policy", body.dump(), o);
+  if (!r.ok()) return r.status();
+  if (r->status == 401) {
+    return Status::Failed(base_url_ + " refused the API key (HTTP 401)",
+                          "create one with `headscale apikeys create` and point api_key_file at it");
+  }
+  if (r->status != 200) {
+    std::string msg = ApiError(r->body);
+    if (msg.find("update is disabled") != std::string::npos) {
+      return Status::Refused(base_url_ + " keeps its policy in a file (policy.mode: file): " + msg,
+                             "write the node's policy file and reload it (SIGHUP), or use policy.mode: database");
+    }
+    return Status::BadInput(base_url_ + " rejected the policy (HTTP " + std::to_string(r->status) + "): " + msg,
+                            "fix the policy; the node keeps its previous one");
+  }
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::Failed(base_url_ + "/api/v1/policy: invalid JSON answer");
+  return j.contains("updatedAt") && j["updatedAt"].is_string() ? j["updatedAt"].get<std::string>() : std::string();
 }
 
 }  // namespace headshift

@@ -1,6 +1,7 @@
 // HeadscaleClient: the parts of a headscale control plane headshift reads — the Noise public key
 // (`GET /key?v=N`, research/headscale.md §4) and the node list of a user (`GET /api/v1/node?user=`,
-// §3, Bearer API key). Works against real headscale and the sandbox stand-in alike.
+// §3, Bearer API key) and its ACL policy (`GET`/`PUT /api/v1/policy`, headscale.proto HeadscaleService
+// GetPolicy/SetPolicy, v0.29). Works against real headscale and the sandbox stand-in alike.
 //
 // Thread-safety: one instance per thread (it owns an HttpClient).
 #pragma once
@@ -23,6 +24,13 @@ struct ControlNode {
   std::string last_seen;
 };
 
+// A node's policy as its API answers it (GetPolicyResponse, proto/headscale/v1/policy.proto).
+struct PolicyRecord {
+  bool set = false;         // false: database mode with no policy stored yet (policy is then "")
+  std::string policy;       // HuJSON text, as stored (file mode: the file's bytes)
+  std::string updated_at;   // RFC 3339 (database mode); empty in file mode
+};
+
 class HeadscaleClient {
  public:
   // `base_url` like http://10.0.3.2:8080 (no trailing slash needed); `api_key` may be empty when only
@@ -33,6 +41,16 @@ class HeadscaleClient {
   StatusOr<std::string> NoiseKey();
   // Nodes of `user` (all nodes when empty) as the control plane currently serves them (its in-memory view on >= 0.27).
   StatusOr<std::vector<ControlNode>> ListNodes(const std::string& user);
+
+  // GET /api/v1/policy → {"policy", "updatedAt"}. Answers in both policy modes (file mode: the file's
+  // content). A database-mode node with no policy stored answers an error "record not found": returned
+  // as set=false, not as a failure.
+  StatusOr<PolicyRecord> GetPolicy();
+  // PUT /api/v1/policy {"policy": text}: headscale validates it against its users and nodes, stores it
+  // and reloads it live. Only in `policy.mode: database`; a file-mode node answers
+  // "update is disabled" (Refused naming the mode). A policy headscale rejects is BadInput carrying
+  // headscale's message. Returns the updatedAt headscale stored.
+  StatusOr<std::string> SetPolicy(const std::string& policy);
 
  private:
   std::string base_url_;

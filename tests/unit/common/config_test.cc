@@ -213,6 +213,24 @@ TEST(ConfigTest, UpstreamUrlDefaultsToControlUrlAndIsChecked) {
       << c.status().message();
 }
 
+TEST(ConfigTest, DebugUrlIsOptionalAndChecked) {
+  auto c = ParseConfig(kValid, "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->clusters[0].debug_url, "");  // default: the debug listener is not read
+  std::string text = kValid;
+  std::string at = "    backend: headscale-cluster4\n";
+  text.replace(text.find(at), at.size(), at + "    debug_url: http://10.0.4.2:9090\n");
+  c = ParseConfig(text, "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->clusters[1].debug_url, "http://10.0.4.2:9090");
+  text.replace(text.find("http://10.0.4.2:9090"), 20, "10.0.4.2:9090");
+  c = ParseConfig(text, "t.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("clusters[1].debug_url: '10.0.4.2:9090' is not an http:// or https:// URL"),
+            std::string::npos)
+      << c.status().message();
+}
+
 TEST(ConfigTest, SecretFromFileIsResolvedAndRegistered) {
   std::string path = testing::WriteTempFile("secret", "s3cr3t-value\n");
   SecretRef ref{"", path};
