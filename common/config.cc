@@ -240,6 +240,17 @@ Config ParseRoot(const YAML::Node& root) {
         throw ConfigError{m.Key("dsn_env") + ": per-cluster DSNs are only used in split layout" + Where(list[i])};
       }
       cl.reload_command = m.StrList("reload_command");
+      cl.policy_file = m.Str("policy_file", false);
+      cl.policy_reload_command = m.StrList("policy_reload_command");
+      if (!cl.policy_file.empty() && cl.policy_reload_command.empty()) {
+        throw ConfigError{m.Key("policy_reload_command") +
+                          ": required with policy_file (headscale re-reads a policy file on SIGHUP), e.g. "
+                          "[systemctl, kill, -s, HUP, headscale]" + Where(m.Get("policy_file"))};
+      }
+      if (cl.policy_file.empty() && !cl.policy_reload_command.empty()) {
+        throw ConfigError{m.Key("policy_file") + ": policy_reload_command is set but policy_file is not" +
+                          Where(m.Get("policy_reload_command"))};
+      }
       cl.capacity = m.Int("capacity", 0, 0, INT64_MAX);
       cl.cached_nodes = m.Bool("cached_nodes", false);
       cl.reload_drops_sessions = m.Bool("reload_drops_sessions", true);

@@ -70,6 +70,11 @@ struct ClusterConfig {
   // tenant's packet filter are read from its /debug/config, /debug/derp and /debug/filter. headscale
   // answers them only to loopback, Tailscale and private (RFC 1918/4193) addresses. Empty: not read.
   std::string debug_url;
+  // The node's ACL policy in `policy.mode: file` (headshift then writes this file atomically and runs
+  // policy_reload_command, e.g. [systemctl, kill, -s, HUP, headscale@3]: SIGHUP reloads the policy).
+  // Empty: the node keeps its policy in the database and headshift uses the API's SetPolicy.
+  std::string policy_file;
+  std::vector<std::string> policy_reload_command;
 };
 
 struct HttpAuthConfig {

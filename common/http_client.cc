@@ -1,5 +1,7 @@
 #include "common/http_client.h"
 
+#include <string_view>
+
 #include <curl/curl.h>
 
 #include <spdlog/spdlog.h>
@@ -77,6 +79,10 @@ StatusOr<HttpResponse> HttpClient::Put(const std::string& url, const std::string
   return Send("PUT", url, &json_body, opts);
 }
 
+StatusOr<HttpResponse> HttpClient::Delete(const std::string& url, const HttpRequestOptions& opts) {
+  return Send("DELETE", url, nullptr, opts);
+}
+
 StatusOr<HttpResponse> HttpClient::Send(const char* method, const std::string& url, const std::string* json_body,
                                         const HttpRequestOptions& opts) {
   if (!api_) {
@@ -98,6 +104,7 @@ StatusOr<HttpResponse> HttpClient::Send(const char* method, const std::string& u
   api.easy_setopt(c, CURLOPT_NOPROXY, "*");
   struct curl_slist* headers = nullptr;
   headers = api.slist_append(headers, "Accept: application/json");
+  if (!json_body && std::string_view(method) != "GET") api.easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
   if (json_body) {
     api.easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     api.easy_setopt(c, CURLOPT_POSTFIELDS, json_body->c_str());

@@ -36,6 +36,8 @@ class HttpClient {
   StatusOr<HttpResponse> Get(const std::string& url, const HttpRequestOptions& opts);
   // PUT with a JSON body (Content-Type: application/json); same result contract as Get.
   StatusOr<HttpResponse> Put(const std::string& url, const std::string& json_body, const HttpRequestOptions& opts);
+  // DELETE without a body; same result contract as Get.
+  StatusOr<HttpResponse> Delete(const std::string& url, const HttpRequestOptions& opts);
 
  private:
   // `json_body` null: no body (GET).

@@ -124,6 +124,23 @@ StatusOr<PolicyRecord> HeadscaleClient::GetPolicy() {
   return rec;
 }
 
+Status HeadscaleClient::DeleteNode(const std::string& id) {
+  HttpRequestOptions o;
+  o.timeout_ms = timeout_ms_;
+  o.bearer_token = api_key_;
+  auto r = http_.Delete(base_url_ + "/api/v1/node/" + UrlEncode(id), o);
+  if (!r.ok()) return r.status();
+  if (r->status == 401) {
+    return Status::Failed(base_url_ + " refused the API key (HTTP 401)",
+                          "create one with `headscale apikeys create` and point api_key_file at it");
+  }
+  if (r->status == 200) return Status::Ok();
+  std::string msg = ApiError(r->body);
+  if (r->status == 404 || msg.find("not found") != std::string::npos) return Status::Ok();  // already gone
+  return Status::Failed(base_url_ + "/api/v1/node/" + id + " (DELETE) answered HTTP " + std::to_string(r->status) +
+                        ": " + msg);
+}
+
 StatusOr<std::string> HeadscaleClient::SetPolicy(const std::string& policy) {
   HttpRequestOptions o;
   o.timeout_ms = timeout_ms_;

@@ -52,6 +52,12 @@ class HeadscaleClient {
   // headscale's message. Returns the updatedAt headscale stored.
   StatusOr<std::string> SetPolicy(const std::string& policy);
 
+  // DELETE /api/v1/node/{id}: headscale drops the node from its NodeStore, deletes its row (a row
+  // already gone is no error: gorm's delete by id), frees its IPs and tells its peers
+  // (hscontrol/state/state.go DeleteNode, v0.29). headshift uses it only for a node whose row it
+  // already moved away (a "ghost" the node still holds in memory). NotFound-like answers are OK.
+  Status DeleteNode(const std::string& id);
+
  private:
   std::string base_url_;
   std::string api_key_;

@@ -11,6 +11,14 @@ Status LoadRunFromJournal(const std::string& id, MigrationRun& run) {
   if (!rec.ok()) return rec.status();
   run.rec = *rec;
   FillReportFromJournal(run);
+  // The tags the tenant owned when this migration planned it: its tagged devices stay part of it for
+  // every later step (TenantNodes, sessions, reconnection), whatever the policy says now.
+  json policy = StepDetails(run.rec, "preflight").value("policy", json::object());
+  if (policy.contains("owned_tags") && policy["owned_tags"].is_array() && !policy["owned_tags"].empty()) {
+    migrate::TagOwnership owned;
+    owned.Add(run.rec.tenant, policy["owned_tags"].get<std::vector<std::string>>());
+    run.env.mover->SetTagOwnership(owned);
+  }
   return Status::Ok();
 }
 
@@ -53,6 +61,13 @@ void FillReportFromJournal(MigrationRun& run) {
     rep.target_restart = TargetRestartReport::FromJson(ready["target_restart"]);
     rep.reloaded_target = rep.target_restart->reloaded;
   }
+  json pol = StepDetails(rec, "policy");
+  if (pol.contains("policy")) rep.policy = pol["policy"];
+  else if (pre.contains("policy")) rep.policy = pre["policy"];
+  json tn = StepDetails(rec, "tailnet");
+  if (!tn.empty()) rep.tailnet = tn;
+  json done = StepDetails(rec, "complete");
+  if (done.contains("ghosts")) rep.ghosts = done["ghosts"];
   json rc = StepDetails(rec, "reconnected");
   rep.reconnected = rc.value("reconnected", 0);
   rep.reauth = rc.value("reauth", 0);

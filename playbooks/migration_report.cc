@@ -179,6 +179,10 @@ nlohmann::json MigrationReport::ToJson() const {
           {"risks", risk_list},
           {"conflicts", conflicts},
           {"warnings", warnings},
+          {"policy", policy},
+          {"parity", parity},
+          {"tailnet", tailnet},
+          {"ghosts", ghosts},
           {"timings_ms", timings}};
 }
 
@@ -239,6 +243,27 @@ std::string MigrationReport::ToText() const {
     o << "  stragglers:";
     for (const auto& s : stragglers) o << " " << s;
     o << "\n";
+  }
+  if (policy.is_object() && policy.value("read", false)) {
+    for (const char* side : {"source", "target"}) {
+      const auto& p = policy[side];
+      const auto& diff = p["diff"];
+      o << "  policy of cluster " << p.value("cluster", "") << " (" << p.value("mode", "") << "): "
+        << (diff.empty() ? std::string("unchanged") : std::to_string(diff.size()) + " change(s)") << "\n";
+      for (const auto& line : diff) o << "    " << line.get<std::string>() << "\n";
+    }
+    if (!policy["owned_tags"].empty()) o << "  tags owned by the tenant: " << policy["owned_tags"].dump() << "\n";
+  }
+  if (tailnet.is_object()) {
+    o << "  tailnet on target: "
+      << (tailnet.value("checked", false)
+              ? (tailnet.value("differences", 0) == 0 ? std::string("same as on the source")
+                                                      : std::to_string(tailnet.value("differences", 0)) + " difference(s)")
+              : "not checked (" + tailnet.value("reason", std::string()) + ")")
+      << "\n";
+  }
+  if (ghosts.is_object() && ghosts.value("deleted", 0) > 0) {
+    o << "  stale node entries removed from cluster " << ghosts.value("cluster", "") << ": " << ghosts["deleted"] << "\n";
   }
   for (const auto& r : risks) o << "  risk: " << r.kind << ": " << r.message << "\n";
   for (const auto& w : warnings) o << "  warning: " << w << "\n";

@@ -97,6 +97,14 @@ struct MigrationReport {
   nlohmann::json sessions_by_host = nlohmann::json::object();  // host -> counts (plan: would reset)
   std::map<std::string, double> timings_ms;  // per step, plus "total"
   std::vector<std::string> warnings;
+  // The tenant's ACL policy (PolicyMovePlan::ToJson: diffs per node, owned tags, issues); null = not read.
+  nlohmann::json policy;
+  // Node parity (preflight): each difference of the two nodes with its severity and fix.
+  nlohmann::json parity = nlohmann::json::array();
+  // The tailnet check after the cut (steps/tailnet.cc); null until it ran.
+  nlohmann::json tailnet;
+  // Stale entries removed from a node's memory (complete: source; rollback: target); null until then.
+  nlohmann::json ghosts;
 
   // Everything this migration cost other tenants: sessions_collateral plus the devices a target
   // restart disconnected (plan: would). nullopt when the restart's count is unknown.

@@ -13,6 +13,9 @@
 #include "dataplane/sessions.h"
 #include "playbooks/steps/steps.h"
 #include "playbooks/target_restart_accounting.h"
+#include "playbooks/node_parity_check.h"
+#include "playbooks/tenant_control_nodes.h"
+#include "playbooks/tenant_policy_move.h"
 
 namespace headshift::steps {
 
@@ -135,6 +138,26 @@ void CheckRoute(MigrationEnv& env, const std::string& tenant, const std::string&
 Status RunPreflight(MigrationEnv& env, const std::string& tenant, const std::string& from, const std::string& to,
                     MigrationReport& rep, bool for_plan, json* online_before, const MigrationOptions& opts) {
   std::vector<std::string> problems;
+  // The tenant's part of the ACL policy first: it decides which tagged devices are the tenant's
+  // (tags it owns), which the database plan then counts and checks.
+  auto policy = PlanPolicyMove(env, tenant, from, to);
+  if (!policy.ok()) {
+    problems.push_back(policy.status().message() +
+                       (policy.status().hint().empty() ? "" : " (fix: " + policy.status().hint() + ")"));
+  } else {
+    rep.policy = policy->ToJson(from, to);
+    if (policy->read) {
+      env.mover->SetTagOwnership(policy->ownership);
+      for (const auto& i : policy->issues) {
+        if (i.severity == PolicySeverity::kRefuse) problems.push_back("ACL policy: " + i.ToString());
+        else rep.risks.push_back({std::string("policy_") + PolicyIssueKindName(i.kind), i.ToString()});
+      }
+    } else {
+      rep.risks.push_back({"policy_unread", "the ACL policy was not read (" + policy->unread_reason +
+                                                "): if the nodes isolate tenants by policy, move the tenant's "
+                                                "rules by hand"});
+    }
+  }
   // The database plan, the control planes (HTTP) and the session hosts are independent: checked
   // at once (each task has its own connections), then reported in this fixed order.
   struct DbCheck {
@@ -177,6 +200,26 @@ Status RunPreflight(MigrationEnv& env, const std::string& tenant, const std::str
     rep.online_before = static_cast<int64_t>(online_before->size());
   }
 
+  // After the database task (one user of the mover at a time): the tenant's devices, for the node
+  // parity check (its IPs against the target's prefixes) and its tagged devices' online state.
+  auto tenant_nodes = env.mover->TenantNodes(tenant, from);
+  if (tenant_nodes.ok()) {
+    CheckNodeParity(env, from, to, *tenant_nodes, policy.ok() ? &*policy : nullptr, rep, problems);
+    if (online_before && cc.online && HasTaggedDevices(*tenant_nodes)) {
+      if (auto api = env.Control(from); api.ok()) {
+        auto listed = TenantControlNodes(**api, tenant, *tenant_nodes);
+        if (listed.ok()) {
+          json online = json::array();
+          for (const auto& n : *listed) {
+            if (n.online) online.push_back(n.name);
+          }
+          *online_before = online;
+          rep.online_before = static_cast<int64_t>(online.size());
+        }
+      }
+    }
+  }
+
   HostCheck hc = hosts_task.get();
   if (!hc.refusal.ok()) return hc.refusal;
   problems.insert(problems.end(), hc.problems.begin(), hc.problems.end());
@@ -194,7 +237,7 @@ json PreflightDetails(const MigrationReport& rep, const json& online_before, dou
   json risks = json::array();
   for (const auto& r : rep.risks) risks.push_back(r.ToJson());
   return {{"rows", rep.rows}, {"online_before", online_before}, {"route_before", rep.route_before},
-          {"risks", risks}, {"ms", ms}};
+          {"risks", risks}, {"policy", rep.policy}, {"parity", rep.parity}, {"ms", ms}};
 }
 
 MigrationStep Preflight() {

@@ -10,6 +10,7 @@
 #include "playbooks/journal_details.h"
 #include "playbooks/migration_run.h"
 #include "playbooks/steps/steps.h"
+#include "playbooks/tenant_control_nodes.h"
 
 namespace headshift::steps {
 
@@ -49,7 +50,7 @@ StatusOr<json> Run(MigrationRun& run) {
   auto deadline = MigrationClock::now() + std::chrono::milliseconds(run.env.config.timeouts.reconnect_ms);
   std::set<std::string> online, served_keys;
   for (;;) {
-    auto served = (*api)->ListNodes(run.ref.tenant);
+    auto served = TenantControlNodes(**api, run.ref.tenant, *nodes);
     if (served.ok()) {
       online.clear();
       served_keys.clear();

@@ -14,6 +14,9 @@
 #include "playbooks/migration_run.h"
 #include "playbooks/steps/steps.h"
 #include "playbooks/target_restart_accounting.h"
+#include "playbooks/tenant_control_nodes.h"
+#include "playbooks/ghost_nodes.h"
+#include "playbooks/journal_details.h"
 
 namespace headshift::steps {
 
@@ -63,7 +66,7 @@ StatusOr<json> Run(MigrationRun& run) {
   size_t missing = want.size();
   std::string last_error;
   for (;;) {
-    auto served = (*api)->ListNodes(run.ref.tenant);
+    auto served = TenantControlNodes(**api, run.ref.tenant, *nodes);
     bool answered = served.ok();
     if (answered) {
       std::set<std::string> have;
@@ -144,12 +147,36 @@ StatusOr<json> Run(MigrationRun& run) {
               {"target_restart", tr.ToJson()}};
 }
 
+// Rollback, right after copy's undo removed the rows from the target: the target (restarted here, so
+// it loaded them) still lists the tenant's devices from memory. Deleted through its API once offline
+// there (ghost_nodes.h), so a later move is served from fresh rows, never from stale memory.
+Status Undo(MigrationRun& run, json& details) {
+  auto nodes = run.env.mover->TenantNodes(run.ref.tenant, run.ref.from);
+  if (!nodes.ok()) return nodes.status();
+  std::set<std::string> keys;
+  for (const auto& n : *nodes) keys.insert(n.node_key);
+  auto ghosts = RemoveGhosts(run.env, run.ref.to, keys, std::chrono::milliseconds(run.env.config.timeouts.reconnect_ms));
+  if (!ghosts.ok()) return ghosts.status();
+  json g = ghosts->ToJson();
+  g["cluster"] = run.ref.to;
+  run.rep.ghosts = g;
+  details["ghosts"] = g;
+  if (!ghosts->stragglers.empty()) {
+    run.rep.warnings.push_back(std::to_string(ghosts->stragglers.size()) + " device(s) of " + run.ref.tenant +
+                               " are still online on cluster " + run.ref.to + " after the rollback; their stale "
+                               "entries stay there until it restarts (delete them with `headscale nodes delete`)");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 MigrationStep TargetReady() {
   return MigrationStep{
       .name = "target_ready",
       .run = Run,
+      .undo = Undo,
+      .undo_after = "copy",
   };
 }
 

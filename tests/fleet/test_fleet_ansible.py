@@ -323,7 +323,7 @@ class FleetAnsible(unittest.TestCase):
         q = self.lab.hs("--json", "migrate", tenant, "--to", to, "--yes", "--until", "verify")
         self.assertEqual(q.returncode, 0, q.stdout + q.stderr)
         rep = json.loads(q.stdout)
-        self.assertEqual((rep["state"], rep["paused_after"], rep["next_step"]), ("paused", "verify", "target_ready"))
+        self.assertEqual((rep["state"], rep["paused_after"], rep["next_step"]), ("paused", "verify", "policy"))
         mid = rep["id"]
         q = self.lab.hs("--json", "resume", mid)  # fleet: continues and pauses again before the cut
         rep = json.loads(q.stdout)

@@ -1,0 +1,41 @@
+// RemoveGhosts: after a tenant's rows left a node, headscale >= 0.27 still holds its devices in memory
+// (NodeStore, loaded once at start) and lists them in its API: "online" for the ~10 s disconnect grace,
+// then offline, until the node restarts. Operators, dashboards and billing would see the tenant on two
+// nodes, and a later move back could pass the "target serves the keys" check on those stale copies
+// instead of fresh rows. RemoveGhosts deletes them through the node's own API (DeleteNode: NodeStore
+// entry gone, IPs freed, peers told; the row is already gone, which headscale does not mind).
+//
+// Only a device offline there is deleted: it waits (up to `wait`) for the moved devices to go offline
+// on that node; one still online then is a straggler (still connected there) and is left to the
+// operator. Applies only where ghosts exist: split layout (each node its own database) and a node that
+// caches nodes (clusters[].cached_nodes). In the shared layout one row serves both nodes and deleting
+// by id would delete the moved row: never done there.
+//
+// Thread-safety: a function; opens its own API client.
+#pragma once
+
+#include <chrono>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "playbooks/migration_env.h"
+
+namespace headshift {
+
+struct GhostCleanup {
+  bool applicable = false;               // split layout and a caching node
+  int64_t deleted = 0;                   // ghosts deleted through the API
+  std::vector<std::string> stragglers;   // still online on that node: left to the operator
+  nlohmann::json ToJson() const;
+};
+
+// Deletes `cluster`'s API entries of the devices with these node keys (machine keys double-check the
+// match). Failed when the node's API cannot be read or refuses a delete.
+StatusOr<GhostCleanup> RemoveGhosts(MigrationEnv& env, const std::string& cluster,
+                                    const std::set<std::string>& node_keys, std::chrono::milliseconds wait);
+
+}  // namespace headshift
