@@ -109,8 +109,9 @@ StatusOr<PolicyRecord> HeadscaleClient::GetPolicy() {
   PolicyRecord rec;
   if (r->status != 200) {
     std::string msg = ApiError(r->body);
-    // Database mode before any SetPolicy: GetPolicy answers "loading ACL from database: record not found".
-    if (msg.find("record not found") != std::string::npos) return rec;
+    // Database mode before any SetPolicy: GetPolicy answers HTTP 500 "loading ACL from database: acl policy
+    // not found" (types.ErrPolicyNotFound, v0.29).
+    if (msg.find("acl policy not found") != std::string::npos) return rec;
     return Status::Failed(base_url_ + "/api/v1/policy answered HTTP " + std::to_string(r->status) + ": " + msg,
                           "check the node's policy.mode and policy.path");
   }

@@ -43,7 +43,7 @@ class HeadscaleClient {
   StatusOr<std::vector<ControlNode>> ListNodes(const std::string& user);
 
   // GET /api/v1/policy → {"policy", "updatedAt"}. Answers in both policy modes (file mode: the file's
-  // content). A database-mode node with no policy stored answers an error "record not found": returned
+  // content). A database-mode node with no policy stored answers an error "acl policy not found": returned
   // as set=false, not as a failure.
   StatusOr<PolicyRecord> GetPolicy();
   // PUT /api/v1/policy {"policy": text}: headscale validates it against its users and nodes, stores it
