@@ -48,8 +48,9 @@ class HeadscaleClient {
   StatusOr<PolicyRecord> GetPolicy();
   // PUT /api/v1/policy {"policy": text}: headscale validates it against its users and nodes, stores it
   // and reloads it live. Only in `policy.mode: database`; a file-mode node answers
-  // "update is disabled" (Refused naming the mode). A policy headscale rejects is BadInput carrying
-  // headscale's message. Returns the updatedAt headscale stored.
+  // "update is disabled" (Refused naming the mode). A policy headscale's validation rejects is BadInput
+  // carrying headscale's message (the node keeps its previous policy); another error answer is Failed.
+  // Returns the updatedAt headscale stored.
   StatusOr<std::string> SetPolicy(const std::string& policy);
 
  private:
