@@ -109,8 +109,9 @@ StatusOr<PolicyRecord> HeadscaleClient::GetPolicy() {
   PolicyRecord rec;
   if (r->status != 200) {
     std::string msg = ApiError(r->body);
-    // Database mode before any SetPolicy: GetPolicy answers "loading ACL from database: record not found".
-    if (msg.find("record not found") != std::string::npos) return rec;
+    // Database mode before any SetPolicy: GetPolicy answers HTTP 500 "loading ACL from database: acl policy
+    // not found" (types.ErrPolicyNotFound, v0.29).
+    if (msg.find("acl policy not found") != std::string::npos) return rec;
     return Status::Failed(base_url_ + "/api/v1/policy answered HTTP " + std::to_string(r->status) + ": " + msg,
                           "check the node's policy.mode and policy.path");
   }
@@ -158,8 +159,13 @@ StatusOr<std::string> HeadscaleClient::SetPolicy(const std::string& policy) {
       return Status::Refused(base_url_ + " keeps its policy in a file (policy.mode: file): " + msg,
                              "write the node's policy file and reload it (SIGHUP), or use policy.mode: database");
     }
-    return Status::BadInput(base_url_ + " rejected the policy (HTTP " + std::to_string(r->status) + "): " + msg,
-                            "fix the policy; the node keeps its previous one");
+    // grpcv1.go SetPolicy wraps what its validation refuses as "setting policy: ..." and "verifying SSH
+    // rules: ..."; anything else (storing, reloading) is the node's failure, not the policy's.
+    if (msg.rfind("setting policy:", 0) == 0 || msg.rfind("verifying SSH rules:", 0) == 0) {
+      return Status::BadInput(base_url_ + " rejected the policy (HTTP " + std::to_string(r->status) + "): " + msg,
+                              "fix the policy; the node keeps its previous one");
+    }
+    return Status::Failed(base_url_ + "/api/v1/policy answered HTTP " + std::to_string(r->status) + ": " + msg);
   }
   auto j = nlohmann::json::parse(r->body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Status::Failed(base_url_ + "/api/v1/policy: invalid JSON answer");

@@ -43,13 +43,14 @@ class HeadscaleClient {
   StatusOr<std::vector<ControlNode>> ListNodes(const std::string& user);
 
   // GET /api/v1/policy → {"policy", "updatedAt"}. Answers in both policy modes (file mode: the file's
-  // content). A database-mode node with no policy stored answers an error "record not found": returned
+  // content). A database-mode node with no policy stored answers an error "acl policy not found": returned
   // as set=false, not as a failure.
   StatusOr<PolicyRecord> GetPolicy();
   // PUT /api/v1/policy {"policy": text}: headscale validates it against its users and nodes, stores it
   // and reloads it live. Only in `policy.mode: database`; a file-mode node answers
-  // "update is disabled" (Refused naming the mode). A policy headscale rejects is BadInput carrying
-  // headscale's message. Returns the updatedAt headscale stored.
+  // "update is disabled" (Refused naming the mode). A policy headscale's validation rejects is BadInput
+  // carrying headscale's message (the node keeps its previous policy); another error answer is Failed.
+  // Returns the updatedAt headscale stored.
   StatusOr<std::string> SetPolicy(const std::string& policy);
 
   // DELETE /api/v1/node/{id}: headscale drops the node from its NodeStore, deletes its row (a row
