@@ -95,16 +95,21 @@ class Lab:
         if self.ledger.exists():
             self.log(f"sweeping the dead lab {self.prefix} (none of its processes runs; state {self.dir})")
             problems += self._teardown(self.ledger.read())
+        return problems + self._sweep_names()
+
+    def _sweep_names(self):
+        """Namespaces, aliased root links and /etc/netns dirs with the prefix, and the state dir, that no
+        ledger records (a lab whose ledger is gone, or something made outside it)."""
         stray = [n for n in network.namespaces() if n.startswith(self.prefix + "-")]
         links = network.root_links_of(self.prefix)
         etc = [os.path.join("/etc/netns", n) for n in (os.listdir("/etc/netns") if os.path.isdir("/etc/netns") else [])
                if n.startswith(self.prefix + "-")]
         state = [self.dir] if os.path.isdir(self.dir) else []
-        if stray or links or etc or state:
-            self.log(f"sweeping leftovers of {self.prefix}: " + ", ".join(stray + links + etc + state))
-            problems += self._teardown({"namespaces": stray, "links": links, "etc": etc, "state_dir": state[0]
-                                        if state else None, "commands": []}, strict=False)
-        return problems
+        if not (stray or links or etc or state):
+            return []
+        self.log(f"sweeping leftovers of {self.prefix}: " + ", ".join(stray + links + etc + state))
+        return self._teardown({"namespaces": stray, "links": links, "etc": etc,
+                               "state_dir": state[0] if state else None}, strict=False)
 
     # ---- resources ---------------------------------------------------------------------------------
     def add_netns(self, what):
@@ -138,11 +143,12 @@ class Lab:
         """argv is run at teardown (after the processes stop), e.g. another tool's `down` for what it made."""
         self.ledger.add("commands", list(argv))
 
-    def spawn(self, key, argv, netns=None, log_name=None, env=None, user=None, phase=0):
-        """Starts argv detached (see processes.spawn), log <state>/logs/<log_name or key>.log, pidfile
-        <prefix>.<key>.pid. phase 1: stopped last at teardown (after everything in phase 0 and the namespaces'
-        leftovers), e.g. a database the others write to. Returns the Popen."""
-        p = spawn(argv, self.path("logs", (log_name or key) + ".log"), netns=netns, user=user, env=env, cwd=self.dir)
+    def spawn(self, key, argv, netns=None, log_name=None, env=None, user=None, phase=0, log_path=None):
+        """Starts argv detached (see processes.spawn), log log_path or <state>/logs/<log_name or key>.log,
+        pidfile <prefix>.<key>.pid. phase 1: stopped last at teardown (after everything in phase 0 and the
+        namespaces' leftovers), e.g. a database the others write to. Returns the Popen."""
+        log_path = log_path or self.path("logs", (log_name or key) + ".log")
+        p = spawn(argv, log_path, netns=netns, user=user, env=env, cwd=self.dir)
         self.ledger.record_pid(key, p.pid, start_time(p.pid), phase)
         return p
 
@@ -159,7 +165,8 @@ class Lab:
 
     # ---- teardown ----------------------------------------------------------------------------------
     def teardown(self):
-        return self._teardown(self.ledger.read() or {"state_dir": self.dir})
+        errors = self._teardown(self.ledger.read()) if self.ledger.exists() else []
+        return errors + self._sweep_names()
 
     def down(self, quiet=False):
         errors = self.teardown()
