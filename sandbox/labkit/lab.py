@@ -198,42 +198,43 @@ class Lab:
                     errors.append(f"{' '.join(argv)} exited {p.returncode}: {(p.stderr or '').strip()[-300:]}")
             except Exception as e:  # noqa: BLE001 - reported, the rest is still removed
                 errors.append(f"{' '.join(argv)}: {e}")
-        for name in doc.get("links", []):
-            if not network.link_exists(name):
-                if strict:
-                    errors.append(f"veth {name} was already gone (removed outside the lab)")
-                continue
-            p = run(["ip", "link", "del", name], check=False)
-            if p.returncode != 0 and network.link_exists(name):
-                errors.append(f"ip link del {name}: {p.stderr.strip()}")
-        for name in doc.get("namespaces", []):
-            if not network.netns_exists(name):
-                if strict:
-                    errors.append(f"namespace {name} was already gone (removed outside the lab)")
-                continue
-            p = run(["ip", "netns", "del", name], check=False)
-            if p.returncode != 0:
-                errors.append(f"ip netns del {name}: {p.stderr.strip()}")
+        errors += _delete_each("veth", doc.get("links", []), network.link_exists, ["ip", "link", "del"], strict)
+        errors += _delete_each("namespace", doc.get("namespaces", []), network.netns_exists, ["ip", "netns", "del"],
+                               strict)
         for d in doc.get("etc", []):
             errors += _remove_tree(d, "/etc/netns dir", strict)
         if doc.get("state_dir"):
             errors += _remove_tree(doc["state_dir"], "state dir", strict)
-        self._forget(doc)
-        return errors
+        return errors + self._forget(doc)
 
     def _forget(self, doc):
         """Drops the ledger; what still exists (it could not be removed) stays recorded for the next sweep."""
         left_ns = [n for n in doc.get("namespaces", []) if network.netns_exists(n)]
         left_links = [n for n in doc.get("links", []) if network.link_exists(n)]
-        if not left_ns and not left_links:
-            try:
-                self.ledger.remove()
-            except OSError:
-                pass
-            return
-        if self.ledger.exists():
-            self.ledger.keep_only("namespaces", left_ns)
-            self.ledger.keep_only("links", left_links)
+        if left_ns or left_links:
+            if self.ledger.exists():
+                self.ledger.keep_only("namespaces", left_ns)
+                self.ledger.keep_only("links", left_links)
+            return []
+        try:
+            self.ledger.remove()
+        except OSError as e:
+            return [f"ledger {self.ledger.dir}: {e}"]
+        return []
+
+
+def _delete_each(kind, names, exists, argv, strict):
+    """argv + [name] for each name that exists; one error per name already gone (strict) or not deleted."""
+    errors = []
+    for name in names:
+        if not exists(name):
+            if strict:
+                errors.append(f"{kind} {name} was already gone (removed outside the lab)")
+            continue
+        p = run(argv + [name], check=False)
+        if p.returncode != 0 and exists(name):
+            errors.append(f"{' '.join(argv)} {name}: {p.stderr.strip()}")
+    return errors
 
 
 def _remove_tree(path, what, strict):
