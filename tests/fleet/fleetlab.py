@@ -43,8 +43,9 @@ FLEET_BIN = os.path.join(os.path.dirname(os.path.dirname(HS)), "sandbox", "hs-fl
 PORTS = [80, 443]
 
 
-def run(argv, check=True, **kw):
-    return labkit.run(argv, check=check, **kw)
+def run(argv, check=True, timeout=None, **kw):
+    """labkit.run without a default timeout (a migration on a loaded machine takes what it takes)."""
+    return labkit.run(argv, check=check, timeout=timeout, **kw)
 
 
 def ip(*args, check=True):
@@ -90,7 +91,7 @@ class FleetLab(labkit.Lab):
         for b in range(29, 15, -1):
             if f" 172.{b}." not in used:
                 return b
-        raise RuntimeError("no free 172.16-31.x.0/16 range in the root network namespace")
+        raise LabError("no free 172.16-31.x.0/16 range in the root network namespace")
 
     def _save(self):
         self.save()
@@ -300,21 +301,16 @@ class FleetLab(labkit.Lab):
 
     def wait_connected(self, tenant=None, cluster=None, timeout=60, after_ms=0):
         """Every client (of tenant) connected (to cluster), per records written after after_ms (wall ms)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with open(self.path("fleet", "shard-0.clients.json")) as f:
-                    doc = json.load(f)
-                cs = [c for c in doc["clients"] if tenant is None or c["tenant"] == tenant]
-                if (doc.get("written_ms", 0) >= after_ms and len(doc["clients"]) == self.info["clients"] and
-                        all(c["state"] == "connected" and (cluster is None or c["cluster"] == cluster) for c in cs)):
-                    return cs
-            except (FileNotFoundError, json.JSONDecodeError, KeyError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"clients of {tenant or 'every tenant'} not all connected"
-                                   f"{' to ' + cluster if cluster else ''} within {timeout} s")
-            time.sleep(0.1)
+        def connected():
+            with open(self.path("fleet", "shard-0.clients.json")) as f:
+                doc = json.load(f)
+            cs = [c for c in doc["clients"] if tenant is None or c["tenant"] == tenant]
+            if (doc.get("written_ms", 0) >= after_ms and len(doc["clients"]) == self.info["clients"] and
+                    all(c["state"] == "connected" and (cluster is None or c["cluster"] == cluster) for c in cs)):
+                return (cs,)
+            return None
+        return wait_for(f"clients of {tenant or 'every tenant'} all connected{' to ' + cluster if cluster else ''}",
+                        connected, timeout)[0]
 
     def host_map(self, name):
         """What HAProxy of host `name` routes each tenant's Host to (its runtime `show map`)."""
