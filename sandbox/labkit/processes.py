@@ -1,6 +1,7 @@
 """Processes of a lab: liveness that survives pid reuse (a pid is the lab's only while its start time matches
 the one recorded), stopping (TERM, a grace period, KILL), and what runs in a network namespace."""
 import os
+import pwd
 import signal
 import subprocess
 import time
@@ -69,13 +70,18 @@ def spawn(argv, log_path, netns=None, user=None, env=None, cwd=None):
     """Starts argv detached (own session, stdin /dev/null, stdout+stderr appended to log_path), inside netns
     and as user if given; returns the Popen. `ip netns exec` execs argv, so the pid is the program's."""
     full = (["ip", "netns", "exec", netns] if netns else []) + list(argv)
-    if user:
-        full = ["runuser", "-u", user, "--"] + full
     e = dict(os.environ)
     e.update(env or {})
+    ids = {}
+    if user:
+        # Popen switches the user itself (no runuser, which would stay the parent): the recorded pid is the
+        # program's, so a lab killed hard leaves no orphan the pidfile does not name.
+        pw = pwd.getpwnam(user)
+        ids = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+        e.update(HOME=pw.pw_dir, USER=user, LOGNAME=user)
     with open(log_path, "ab") as logf:
         return subprocess.Popen(full, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=e, cwd=cwd)
+                                start_new_session=True, env=e, cwd=cwd, **ids)
 
 
 def netns_leftovers(ns, grace=2.0):
