@@ -20,6 +20,10 @@ def main():
     a = ap.parse_args()
     try:
         lab = labkit.Lab(a.prefix, a.state_dir, tool="labkit")
+    except labkit.LabError as e:
+        print(f"labkit: error: {e}", file=sys.stderr)
+        return 2
+    try:
         if a.cmd == "status":
             doc = lab.ledger.read()
             doc["running"] = lab.ledger.running()
