@@ -61,7 +61,10 @@ std::string RowSql::RootOwnersNull(const TenantTable& t, const std::string& alia
   if (t.root_owner_columns.empty()) return "FALSE";
   std::vector<std::string> nulls;
   for (const auto& c : t.root_owner_columns) nulls.push_back(alias + "." + Ident(c) + " IS NULL");
-  return "(" + JoinStrings(nulls, " AND ") + ")";
+  std::string p = "(";  // appended, not "(" + std::string&&: GCC 12's -Wrestrict false positive at -O3
+  p += JoinStrings(nulls, " AND ");
+  p += ')';
+  return p;
 }
 
 std::string RowSql::TaggedPredicate(const TenantTable& t, const std::string& alias, const TenantSelector& sel) const {
