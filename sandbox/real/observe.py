@@ -11,7 +11,6 @@ Everything here is read from the peers themselves, never from headshift's report
 """
 import os
 import re
-import subprocess
 import threading
 import time
 
@@ -147,11 +146,10 @@ class DataProbe:
 
     def _ping(self, mode="--tsmp"):  # mode None: a disco ping (sets up the path, not through WireGuard)
         tenant = self.src.rsplit("-", 1)[0]
-        ns = self.lab.info["tenants"][tenant]["ns"]
         sock = self.lab.path("devices", self.src, "tailscaled.sock")
-        p = subprocess.run(["ip", "netns", "exec", ns, self.lab.tailscale_bin(), f"--socket={sock}", "ping"] +
-                           ([mode] if mode else []) + ["-c", "1", f"--timeout={self.timeout}", self.dst_ip],
-                           capture_output=True, text=True, timeout=30)
+        p = self.lab.run_in_tenant(tenant, [self.lab.tailscale_bin(), f"--socket={sock}", "ping"] +
+                                   ([mode] if mode else []) + ["-c", "1", f"--timeout={self.timeout}", self.dst_ip],
+                                   timeout=30)
         return p.returncode == 0 and "pong" in p.stdout
 
     def warm_up(self, timeout=30):

@@ -15,17 +15,18 @@ and which cluster served them); HAProxy, sshd, Ansible, PostgreSQL and the kerne
 
 Addresses: 172.<B>.<i>.0/24 per host i (B: a free second octet in 16..31, picked at `up`).
   .1/.2 root<->host (ssh)  .5/.6 host<->clients  .9+4k/.10+4k host<->cluster k
-Files: <state> = /tmp/headshift-fleet-<name>: lab.json, inventory.yml, id_ed25519, p<i>/{sshd_config,
+Every namespace, root veth (hsfl-<name>p<i>), process and file carries the prefix hsfl-<name> and is recorded
+by the lab toolkit (sandbox/labkit): `up` first sweeps what a dead lab of the same name left.
+Files: <state> = /tmp/headshift-lab-hsfl-<name>: lab.json, inventory.yml, id_ed25519, p<i>/{sshd_config,
 haproxy.cfg, tenants.map, haproxy.sock, headshift.yaml, bin/, state/}, fleet/ (client records).
-`down` removes every namespace, veth, process and file, also from leftovers alone.
+`down` removes every namespace, veth, process and file, also from leftovers alone, and prints each cleanup
+error (exit 1).
 Usage: fleetlab.py [--name fl] up [--hosts 3] [--tenants 3] [--devices 20] | down | status
 """
 import argparse
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 
@@ -33,63 +34,38 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "sandbox"))
+import labkit  # noqa: E402
+from labkit import LabError, comm as _comm, netns_pids, wait_exited, wait_for  # noqa: E402
 BUILD = os.environ.get("HEADSHIFT_BUILD", os.path.join(REPO, "build"))
 HS = os.environ.get("HEADSHIFT_BIN", os.path.join(BUILD, "cli", "headshift"))
 FLEET_BIN = os.path.join(os.path.dirname(os.path.dirname(HS)), "sandbox", "hs-fleet")
 PORTS = [80, 443]
 
 
-def run(argv, check=True, **kw):
-    p = subprocess.run(argv, text=True, capture_output=True, **kw)
-    if check and p.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: exit {p.returncode}: {p.stderr.strip() or p.stdout.strip()}")
-    return p
+def run(argv, check=True, timeout=None, **kw):
+    """labkit.run without a default timeout (a migration on a loaded machine takes what it takes)."""
+    return labkit.run(argv, check=check, timeout=timeout, **kw)
 
 
 def ip(*args, check=True):
     return run(["ip"] + list(args), check=check)
 
 
-def netns_pids(ns):
-    p = run(["ip", "netns", "pids", ns], check=False)
-    return [int(x) for x in p.stdout.split()] if p.returncode == 0 else []
-
-
-def kill_pids(pids, sig=signal.SIGTERM, wait_s=5.0):
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
-        time.sleep(0.05)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-class FleetLab:
+class FleetLab(labkit.Lab):
     def __init__(self, name="fl", state_dir=None):
         if not name.isalnum() or len(name) > 6:
             raise ValueError("fleet lab name: at most 6 letters/digits (it names veths)")
         self.name = name
-        self.dir = state_dir or f"/tmp/headshift-fleet-{name}"
+        super().__init__(f"hsfl-{name.lower()}", state_dir, tool="fleetlab")
         self.sandbox = f"hsfl{name}"  # the `headshift sandbox` lab underneath
-        self.info = {}
-        self.procs = {}
 
     # ---- names ----
     def host_ns(self, i):
-        return f"hsfl-{self.name}-p{i}"
+        return self.ns(f"p{i}")
 
     def root_link(self, i):
-        return f"hf{self.name}p{i}"
-
-    def path(self, *parts):
-        return os.path.join(self.dir, *parts)
+        return self.link(f"p{i}")
 
     def hs(self, *args, config=None, check=False, netns=None):
         argv = [HS, "--config", config or self.info["control_config"]] + list(args)
@@ -99,12 +75,15 @@ class FleetLab:
 
     # ---- up ----
     def up(self, hosts=3, tenants=3, devices=20, clusters=("3", "4")):
-        self.down()
-        os.makedirs(self.dir, mode=0o755)
+        self.begin(replace=True, subdirs=())
+        os.chmod(self.dir, 0o755)
         try:
             return self._up(hosts, tenants, devices, list(clusters))
         except BaseException:
-            self.down()
+            try:
+                self.down(quiet=True)
+            except LabError as e:  # each error is printed; the failure of `up` is the one raised
+                self.log(str(e))
             raise
 
     def _pick_octet(self):
@@ -112,19 +91,17 @@ class FleetLab:
         for b in range(29, 15, -1):
             if f" 172.{b}." not in used:
                 return b
-        raise RuntimeError("no free 172.16-31.x.0/16 range in the root network namespace")
+        raise LabError("no free 172.16-31.x.0/16 range in the root network namespace")
 
     def _save(self):
-        tmp = self.path("lab.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(self.info, f, indent=2)
-        os.replace(tmp, self.path("lab.json"))
+        self.save()
 
     def _up(self, n_hosts, tenants, devices, clusters):
         t0 = time.monotonic()
         sb_dir = self.path("sandbox")
         run([HS, "sandbox", "up", "--name", self.sandbox, "--state-dir", sb_dir, "--no-fleet", "--tenants", str(tenants),
-             "--devices", str(devices), "--clusters", ",".join(clusters), "--json"])
+             "--devices", str(devices), "--clusters", ",".join(clusters), "--json"], timeout=600)
+        self.on_teardown([HS, "sandbox", "down", "--name", self.sandbox, "--state-dir", sb_dir])
         with open(os.path.join(sb_dir, "lab.json")) as f:
             sb = json.load(f)
         b = self._pick_octet()
@@ -159,35 +136,28 @@ class FleetLab:
         hdir = self.path(f"p{i}")
         for d in ("", "bin", "state", "logs"):
             os.makedirs(os.path.join(hdir, d), exist_ok=True)
-        ip("netns", "add", ns)
+        self.add_netns(f"p{i}")
         self.info["netns"].append(ns)
         self._save()
-        ip("-n", ns, "link", "set", "lo", "up")
         # root <-> host: ssh
-        ip("link", "add", self.root_link(i), "type", "veth", "peer", "name", "rt0", "netns", ns)
+        self.add_veth(self.root_link(i), "rt0", None, ns)
         self.info["root_links"].append(self.root_link(i))
         self._save()
-        ip("addr", "add", net + "1/30", "dev", self.root_link(i))
-        ip("link", "set", self.root_link(i), "up")
-        ip("-n", ns, "addr", "add", net + "2/30", "dev", "rt0")
-        ip("-n", ns, "link", "set", "rt0", "up")
+        labkit.addr_up(self.root_link(i), net + "1/30")
+        labkit.addr_up("rt0", net + "2/30", ns)
         # host <-> clients
-        ip("-n", ns, "link", "add", "cl0", "type", "veth", "peer", "name", f"p{i}", "netns", clients_ns)
-        ip("-n", ns, "addr", "add", net + "5/30", "dev", "cl0")
-        ip("-n", ns, "link", "set", "cl0", "up")
-        ip("-n", clients_ns, "addr", "add", net + "6/30", "dev", f"p{i}")
-        ip("-n", clients_ns, "link", "set", f"p{i}", "up")
+        self.add_veth("cl0", f"p{i}", ns, clients_ns)
+        labkit.addr_up("cl0", net + "5/30", ns)
+        labkit.addr_up(f"p{i}", net + "6/30", clients_ns)
         ip("-n", ns, "route", "add", "198.18.0.0/15", "via", net + "6")
         # host <-> each cluster: HAProxy's upstreams
         upstreams = {}
         for k, c in enumerate(self.info["clusters"]):
             cns = sb["clusters"][c]["netns"]
             h_addr, c_addr = net + str(9 + 4 * k), net + str(10 + 4 * k)
-            ip("-n", ns, "link", "add", f"c{k}", "type", "veth", "peer", "name", f"p{i}", "netns", cns)
-            ip("-n", ns, "addr", "add", h_addr + "/30", "dev", f"c{k}")
-            ip("-n", ns, "link", "set", f"c{k}", "up")
-            ip("-n", cns, "addr", "add", c_addr + "/30", "dev", f"p{i}")
-            ip("-n", cns, "link", "set", f"p{i}", "up")
+            self.add_veth(f"c{k}", f"p{i}", ns, cns)
+            labkit.addr_up(f"c{k}", h_addr + "/30", ns)
+            labkit.addr_up(f"p{i}", c_addr + "/30", cns)
             port = sb["clusters"][c]["upstream_url"].rsplit(":", 1)[1]
             upstreams[c] = f"{c_addr}:{port}"
         host = {"name": f"p{i}", "netns": ns, "ssh": net + "2", "vip": net + "5", "dir": hdir,
@@ -235,15 +205,10 @@ class FleetLab:
     def _spawn_haproxy(self, name, ns, hdir, cfg_file, sock):
         if os.path.exists(sock):
             os.unlink(sock)
-        log = open(os.path.join(hdir, "logs", "haproxy.log"), "ab")
-        p = subprocess.Popen(["ip", "netns", "exec", ns, "haproxy", "-db", "-f", cfg_file], stdout=log, stderr=log,
-                             start_new_session=True)
-        log.close()  # the child has its own copy
-        deadline = time.monotonic() + 10
-        while not os.path.exists(sock):
-            if p.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"haproxy on {name} did not start: see {hdir}/logs/haproxy.log")
-            time.sleep(0.02)
+        log = os.path.join(hdir, "logs", "haproxy.log")
+        p = self.spawn(f"haproxy-{name}", ["haproxy", "-db", "-f", cfg_file], netns=ns, log_path=log)
+        wait_for(f"haproxy on {name} (see {log})", lambda: os.path.exists(sock), 10, interval=0.02,
+                 give_up=lambda: wait_exited(p))
         return p.pid
 
     def start_haproxy(self, name):
@@ -265,15 +230,11 @@ class FleetLab:
                 f"AuthorizedKeysFile {self.path('authorized_keys')}", "PermitRootLogin prohibit-password",
                 "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no",
                 "Subsystem sftp internal-sftp", ""]))
-        log = open(os.path.join(hdir, "logs", "sshd.log"), "ab")
-        p = subprocess.Popen(["ip", "netns", "exec", host["netns"], "/usr/sbin/sshd", "-D", "-e", "-f", cfg],
-                             stdout=log, stderr=log, start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + 10
-        while run(["ip", "netns", "exec", host["netns"], "ss", "-Htln", f"sport = :22"]).stdout.strip() == "":
-            if p.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"sshd on {name} did not start: see {hdir}/logs/sshd.log")
-            time.sleep(0.02)
+        log = os.path.join(hdir, "logs", "sshd.log")
+        p = self.spawn(f"sshd-{name}", ["/usr/sbin/sshd", "-D", "-e", "-f", cfg], netns=host["netns"], log_path=log)
+        wait_for(f"sshd on {name} (see {log})",
+                 lambda: run(["ip", "netns", "exec", host["netns"], "ss", "-Htln", "sport = :22"]).stdout.strip(), 10,
+                 interval=0.02, give_up=lambda: wait_exited(p))
         host["sshd_pid"] = p.pid
         if self.info.get("hosts", {}).get(name) is host:
             self._save()
@@ -283,12 +244,11 @@ class FleetLab:
         """The host becomes unreachable: sshd and every session it serves (Ansible's ControlPersist masters
         included) are gone; HAProxy and the clients' sessions stay."""
         host = self.info["hosts"][name]
-        pids = [p for p in netns_pids(host["netns"]) if _comm(p) == "sshd"]
-        kill_pids(pids)
+        labkit.stop_pids([p for p in netns_pids(host["netns"]) if _comm(p) == "sshd"])
 
     def stop_haproxy(self, name):
         host = self.info["hosts"][name]
-        kill_pids([p for p in netns_pids(host["netns"]) if _comm(p) == "haproxy"])
+        labkit.stop_pids([p for p in netns_pids(host["netns"]) if _comm(p) == "haproxy"])
 
     def _write_inventory(self):
         proxies = {}
@@ -324,11 +284,9 @@ class FleetLab:
             json.dump(spec, f)
         self.info["clients"] = len(spec["clients"])
         self.info["fleet_dir"] = fdir
-        log = open(self.path("fleet", "fleet.log"), "ab")
-        p = subprocess.Popen(["ip", "netns", "exec", sb["netns"]["clients"], FLEET_BIN, "--spec",
-                              os.path.join(fdir, "clients.json"), "--shard", "0", "--shards", "1", "--out-dir", fdir],
-                             stdout=log, stderr=log, start_new_session=True)
-        log.close()
+        p = self.spawn("fleet", [FLEET_BIN, "--spec", os.path.join(fdir, "clients.json"), "--shard", "0", "--shards",
+                                 "1", "--out-dir", fdir], netns=sb["netns"]["clients"],
+                       log_path=self.path("fleet", "fleet.log"))
         self.info["fleet_pid"] = p.pid
 
     # ---- what the clients and the hosts say ----
@@ -343,21 +301,16 @@ class FleetLab:
 
     def wait_connected(self, tenant=None, cluster=None, timeout=60, after_ms=0):
         """Every client (of tenant) connected (to cluster), per records written after after_ms (wall ms)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with open(self.path("fleet", "shard-0.clients.json")) as f:
-                    doc = json.load(f)
-                cs = [c for c in doc["clients"] if tenant is None or c["tenant"] == tenant]
-                if (doc.get("written_ms", 0) >= after_ms and len(doc["clients"]) == self.info["clients"] and
-                        all(c["state"] == "connected" and (cluster is None or c["cluster"] == cluster) for c in cs)):
-                    return cs
-            except (FileNotFoundError, json.JSONDecodeError, KeyError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"clients of {tenant or 'every tenant'} not all connected"
-                                   f"{' to ' + cluster if cluster else ''} within {timeout} s")
-            time.sleep(0.1)
+        def connected():
+            with open(self.path("fleet", "shard-0.clients.json")) as f:
+                doc = json.load(f)
+            cs = [c for c in doc["clients"] if tenant is None or c["tenant"] == tenant]
+            if (doc.get("written_ms", 0) >= after_ms and len(doc["clients"]) == self.info["clients"] and
+                    all(c["state"] == "connected" and (cluster is None or c["cluster"] == cluster) for c in cs)):
+                return (cs,)
+            return None
+        return wait_for(f"clients of {tenant or 'every tenant'} all connected{' to ' + cluster if cluster else ''}",
+                        connected, timeout)[0]
 
     def host_map(self, name):
         """What HAProxy of host `name` routes each tenant's Host to (its runtime `show map`)."""
@@ -378,35 +331,10 @@ class FleetLab:
         return {s["remote"]: s["cookie"] for s in json.loads(p.stdout)["sockets"]}
 
     # ---- down ----
-    def down(self):
-        info = {}
-        try:
-            with open(self.path("lab.json")) as f:
-                info = json.load(f)
-        except (FileNotFoundError, json.JSONDecodeError):
-            pass
-        namespaces = set(info.get("netns", []))
-        namespaces |= {n.split()[0] for n in run(["ip", "netns", "list"], check=False).stdout.splitlines()
-                       if n.startswith(f"hsfl-{self.name}-")}
-        pids = [p for ns in namespaces for p in netns_pids(ns)]
-        if info.get("fleet_pid"):
-            pids.append(info["fleet_pid"])
-        kill_pids(pids)
-        for ns in namespaces:
-            ip("netns", "del", ns, check=False)
-        for i in range(1, 10):
-            ip("link", "del", self.root_link(i), check=False)
-        sb_dir = info.get("sandbox_dir", self.path("sandbox"))
-        run([HS, "sandbox", "down", "--name", self.sandbox, "--state-dir", sb_dir], check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _comm(pid):
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
+    def down(self, quiet=True):
+        """Everything the lab made (labkit.Lab.teardown: processes, the sandbox underneath, veths, namespaces,
+        files), also from leftovers alone; prints each cleanup error, then raises LabError."""
+        super().down(quiet=quiet)
 
 
 def main():
@@ -421,6 +349,14 @@ def main():
     sub.add_parser("status")
     a = ap.parse_args()
     lab = FleetLab(a.name)
+    try:
+        return _command(lab, a)
+    except LabError as e:
+        print(f"fleetlab: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _command(lab, a):
     if a.cmd == "up":
         info = lab.up(a.hosts, a.tenants, a.devices)
         print(f"fleet lab {a.name} up in {info['up_s']} s: {len(info['hosts'])} proxy hosts, {info['clients']} devices")
@@ -436,7 +372,8 @@ def main():
             print(name, json.dumps(lab.host_map(name)))
         for t, s in lab.summary()["tenants"].items():
             print(t, json.dumps({k: s.get(k) for k in ("clients", "connected", "connected_by_cluster", "disconnects")}))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
