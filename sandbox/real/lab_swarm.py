@@ -1,0 +1,141 @@
+"""The real-peer lab at scale: per tenant, a swarm of real tailscale control clients (sandbox/real/swarm.py,
+tests/peers/swarm) in the tenant's namespace next to its few tailscaled, and the tenants' isolation policy.
+
+Swarm devices register through headscale like the tailscaled do: each tenant's swarm logs in to
+http://<tenant>.demo.com (the edge, by host name, :80 then :443) with the tenant's pre-auth key, so every
+device is registered on its tenant's home node by headscale itself (/machine/register), nothing is seeded.
+A swarm shard is recorded in the lab's ledger (pidfile swarm-<tenant>-<k>), so `down` stops it.
+
+Policy (`--policy per-user`): one file for every node, one rule per tenant
+{"action": "accept", "src": ["<t>@"], "dst": ["<t>@:*"]}: a tenant's devices see only each other, as in a
+multi-tenant deployment (and a device's netmap holds its tenant's peers, not the whole node's).
+
+A mixin of reallab.Lab (needs self.info, self.path, self.ledger, self.save)."""
+import json
+import os
+import time
+
+from labkit import LabError
+from labkit.processes import start_time
+from swarm import Swarm, SwarmError, SwarmWatch  # noqa: F401 - SwarmWatch: the lab's users import it here
+
+POLICIES = ("per-user", "none")
+
+
+def per_user_policy(tenants):
+    return {"acls": [{"action": "accept", "src": [f"{t}@"], "dst": [f"{t}@:*"]} for t in tenants]}
+
+
+class SwarmMixin:
+    # ---- policy ------------------------------------------------------------------------------------
+    def _write_policy(self, tenants, policy):
+        """The policy file every node loads ('' for none: headscale's allow-all)."""
+        if policy not in POLICIES:
+            raise LabError(f"--policy {policy!r}: use one of {', '.join(POLICIES)}")
+        self.info["policy"] = policy
+        if policy == "none":
+            self.info["policy_file"] = ""
+            return ""
+        path = self.path("policy.json")
+        with open(path, "w") as f:
+            json.dump(per_user_policy(tenants), f, indent=1)
+        self.info["policy_file"] = path
+        self.save()
+        return path
+
+    # ---- swarms ------------------------------------------------------------------------------------
+    def swarm_dir(self, t):
+        return self.path("swarm", t)
+
+    def swarm_tenants(self):
+        return [t for t, ti in self.info["tenants"].items() if ti.get("swarm")]
+
+    def swarm(self, t):
+        """Tenant t's Swarm (loaded from its directory)."""
+        return Swarm.load(self.swarm_dir(t))
+
+    def swarm_devices(self, tenant=None):
+        out = []
+        for t in self.swarm_tenants():
+            if tenant is None or t == tenant:
+                out += [f"{t}-sw-{k}" for k in range(1, self.info["tenants"][t]["swarm"] + 1)]
+        return out
+
+    def _record_swarm(self, t, sw):
+        for s in sw.info["shards"]:
+            if s.get("pid"):
+                self.ledger.record_pid(f"swarm-{t}-{s['index']}", s["pid"], start_time(s["pid"]), 0)
+
+    def _forget_swarm(self, t, sw):
+        for s in sw.info["shards"]:
+            self.ledger.forget_pid(f"swarm-{t}-{s['index']}")
+
+    def _start_swarms(self, tenants, per_tenant, concurrency):
+        """Every tenant's swarm at once (the registrations spread over the nodes); returns without waiting."""
+        for t in tenants:
+            ti = self.info["tenants"][t]
+            sw = Swarm(self.swarm_dir(t), server=f"http://{ti['host']}", authkey_file=ti["authkey_file"],
+                       count=per_tenant, prefix=f"{t}-sw", netns=ti["ns"], concurrency=concurrency,
+                       ca_file=self.info["tls"]["ca"],
+                       env={"TS_NO_LOGS_NO_SUPPORT": "true"})
+            try:
+                sw.start()
+            except SwarmError as e:
+                raise LabError(f"swarm of {t}: {e}") from None
+            self._record_swarm(t, sw)
+            ti["swarm"] = per_tenant
+            self.save()
+
+    def stop_swarm(self, t):
+        """SIGTERM to tenant t's swarm: its devices stop without logging out (identities kept)."""
+        sw = self.swarm(t)
+        sw.stop()
+        self._forget_swarm(t, sw)
+        return sw
+
+    def start_swarm(self, t):
+        """Starts tenant t's swarm again: same devices, same keys, no new registration."""
+        sw = self.swarm(t)
+        try:
+            sw.start()
+        except SwarmError as e:
+            raise LabError(f"swarm of {t}: {e}") from None
+        self._record_swarm(t, sw)
+        return sw
+
+    def swarm_counts(self, t):
+        """What tenant t's swarm devices say: devices, registered (a netmap once), connected (the last event
+        is a netmap: the control session is up), needs_login (a re-authentication ever asked)."""
+        tl = self.swarm(t).timelines()
+        connected = 0
+        for x in tl.values():
+            last = [e for e in x.events if e[1] in ("lost", "netmap", "stop", "start")]
+            if last and last[-1][1] == "netmap":
+                connected += 1
+        return {"devices": len(tl), "registered": sum(1 for x in tl.values() if x.netmaps),
+                "connected": connected, "needs_login": sum(1 for x in tl.values() if x.reauths)}
+
+    def wait_swarms(self, timeout, tenants=None, since=None):
+        """Until every swarm device of the tenants has a netmap (since `since`, seconds since the epoch)."""
+        deadline = time.monotonic() + timeout
+        pending = list(tenants or self.swarm_tenants())
+        last_log = 0.0
+        while pending:
+            left = []
+            for t in pending:
+                sw = self.swarm(t)
+                tl = sw.timelines(since)
+                if not all(x.netmaps for x in tl.values()):
+                    if not sw.alive():
+                        raise LabError(f"a swarm shard of {t} exited (logs in {sw.dir})")
+                    left.append((t, sum(1 for x in tl.values() if not x.netmaps)))
+            pending = [t for t, _ in left]
+            if not pending:
+                break
+            if time.monotonic() >= deadline:
+                raise LabError(f"swarm devices without a netmap after {timeout:.0f} s: "
+                               + ", ".join(f"{t} {n}" for t, n in left))
+            if time.monotonic() - last_log > 30:
+                self.log("swarms: waiting for " + ", ".join(f"{t} {n}" for t, n in left))
+                last_log = time.monotonic()
+            time.sleep(2)
