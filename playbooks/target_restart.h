@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -35,6 +36,19 @@ struct Reconnection {
   std::vector<std::string> stragglers;  // "tenant/given_name" not back by the deadline
   double ms = 0;                        // from `since` until the last one was back (or the deadline)
 };
+
+// How long to wait for `devices` devices to reconnect to one control plane: at least `reconnect_ms`
+// (timeouts.reconnect_ms), and kReconnectPerDeviceMs per device. Measured on real headscale v0.29 (2 cores,
+// tests/swarm/measure.py, bench/real_peers/scale.py): one node takes back ~20-40 reconnecting devices a
+// second, so 1,000 devices need ~35-50 s and 5,000 several minutes; a fixed 30 s wait reported most of
+// them as stragglers that were merely queued. The wait ends as soon as every device is back.
+inline constexpr int64_t kReconnectPerDeviceMs = 50;
+std::chrono::milliseconds ReconnectWait(int64_t reconnect_ms, size_t devices);
+
+// The pause between two listings of `devices` nodes while waiting for them: each listing makes
+// headscale serialize every node, which steals CPU from the reconnects being waited for, so the pause
+// grows with the list (`floor` up to 100, then 1 ms per 5 devices, at most 2 s).
+std::chrono::milliseconds ListPollInterval(size_t devices, std::chrono::milliseconds floor);
 
 // Polls `api` until every device of `before` is online again or `timeout` has passed. Call it once
 // the restarted control plane answers again (a device it lists as online is then back for real).

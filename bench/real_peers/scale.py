@@ -6,7 +6,8 @@ The lab (sandbox/real/reallab.py with swarms): --tenants T on two headscale node
 node i % 2, so hsa, hsc, ... on 3 and hsb, hsd, ... on 4), each with --swarm S real tailscale control clients
 (tests/peers/swarm, registered through headscale with the tenant's pre-auth key) and --devices D tailscaled
 (two of hsa's carry the WireGuard probe), per-user policy. Tenant hsa (S + D devices) moves from node 3 to
-node 4. Full shape: --tenants 4 --swarm 500 (hsa 502 devices, node 3 and node 4 each 1,004).
+node 4. Full shape: --tenants 10 --swarm 200 --moved-swarm 500 (hsa 502 devices; node 3: hsa + 4 tenants,
+1,310 devices; node 4: 5 tenants, 1,010 devices; 2,320 in all), or --tenants 4 --swarm 500.
 
 Between methods the lab is kept and hsa is moved back to node 3 with headshift (not measured), then every
 device is waited for (same shape for each method); --fresh-lab brings up a new lab per method instead.
@@ -18,7 +19,8 @@ target restart's cost (devices of tenants homed on the target that lost their co
 interruption), restarts of the target during the move (headscale starts in its log), headscale CPU seconds
 and peak RSS per node (sampled from /proc every 0.5 s).
 
-    flock /tmp/headshift-lab.lock /usr/bin/python3 bench/real_peers/scale.py --tenants 4 --swarm 500 \\
+    flock /tmp/headshift-lab.lock /usr/bin/python3 bench/real_peers/scale.py --tenants 10 --swarm 200 \\
+        --moved-swarm 500 \\
         --json bench/results/real_scale.json
 """
 import argparse
@@ -107,7 +109,10 @@ def headscale_starts(lab, c):
 def lab_up(args):
     lab = reallab.Lab(args.name)
     t0 = time.monotonic()
-    lab.up(args.tenants, args.devices, ["3", "4"], "traefik", swarm=args.swarm, policy="per-user",
+    names = [f"hs{chr(ord('a') + i)}" for i in range(args.tenants)]
+    sizes = {t: args.swarm for t in names}
+    sizes["hsa"] = args.moved_swarm or args.swarm
+    lab.up(args.tenants, args.devices, ["3", "4"], "traefik", swarm=sizes, policy="per-user",
            swarm_concurrency=args.swarm_concurrency, swarm_timeout=args.up_timeout)
     log(f"lab up in {time.monotonic() - t0:.0f} s ({lab.info.get('swarm_up_s')} s for the swarms)")
     return lab
@@ -115,7 +120,7 @@ def lab_up(args):
 
 def settle(lab, timeout):
     """Every device connected again (swarm records and the nodes' API), before a measured move."""
-    lab.wait_swarms(timeout, since=None)
+    lab.wait_swarms(timeout, connected=True)
     lab.wait_online(timeout=timeout)
 
 
@@ -213,6 +218,8 @@ def main():
     ap.add_argument("--name", default="scale")
     ap.add_argument("--tenants", type=int, default=4)
     ap.add_argument("--swarm", type=int, default=500, help="swarm devices per tenant")
+    ap.add_argument("--moved-swarm", type=int, default=0, help="swarm devices of hsa, the moved tenant "
+                    "(default: --swarm)")
     ap.add_argument("--devices", type=int, default=2, help="tailscaled per tenant")
     ap.add_argument("--swarm-concurrency", type=int, default=25)
     ap.add_argument("--methods", default=",".join(METHODS))
@@ -269,7 +276,8 @@ def write(args, runs, t_all):
                        "loadavg": [round(x, 1) for x in os.getloadavg()]},
            "headscale": version([reallab.peer_bin("headscale"), "version"]),
            "tailscale": version([reallab.peer_bin("tailscale"), "version"]),
-           "shape": {"tenants": args.tenants, "swarm_per_tenant": args.swarm, "tailscaled_per_tenant": args.devices,
+           "shape": {"tenants": args.tenants, "swarm_per_tenant": args.swarm,
+                     "swarm_moved_tenant": args.moved_swarm or args.swarm, "tailscaled_per_tenant": args.devices,
                      "nodes": ["3", "4"], "moved": "hsa 3 -> 4", "policy": "per-user",
                      "between_methods": "fresh lab" if args.fresh_lab else "hsa moved back to 3 with headshift"},
            "command": " ".join(["bench/real_peers/scale.py"] + sys.argv[1:]),

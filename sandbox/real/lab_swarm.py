@@ -71,11 +71,15 @@ class SwarmMixin:
             self.ledger.forget_pid(f"swarm-{t}-{s['index']}")
 
     def _start_swarms(self, tenants, per_tenant, concurrency):
-        """Every tenant's swarm at once (the registrations spread over the nodes); returns without waiting."""
+        """Every tenant's swarm at once (the registrations spread over the nodes); returns without waiting.
+        per_tenant: a count for every tenant, or {tenant: count} (a tenant it does not name gets none)."""
         for t in tenants:
+            n = per_tenant.get(t, 0) if isinstance(per_tenant, dict) else per_tenant
+            if not n:
+                continue
             ti = self.info["tenants"][t]
             sw = Swarm(self.swarm_dir(t), server=f"http://{ti['host']}", authkey_file=ti["authkey_file"],
-                       count=per_tenant, prefix=f"{t}-sw", netns=ti["ns"], concurrency=concurrency,
+                       count=n, prefix=f"{t}-sw", netns=ti["ns"], concurrency=concurrency,
                        ca_file=self.info["tls"]["ca"],
                        env={"TS_NO_LOGS_NO_SUPPORT": "true"})
             try:
@@ -83,7 +87,7 @@ class SwarmMixin:
             except SwarmError as e:
                 raise LabError(f"swarm of {t}: {e}") from None
             self._record_swarm(t, sw)
-            ti["swarm"] = per_tenant
+            ti["swarm"] = n
             self.save()
 
     def stop_swarm(self, t):
@@ -107,16 +111,13 @@ class SwarmMixin:
         """What tenant t's swarm devices say: devices, registered (a netmap once), connected (the last event
         is a netmap: the control session is up), needs_login (a re-authentication ever asked)."""
         tl = self.swarm(t).timelines()
-        connected = 0
-        for x in tl.values():
-            last = [e for e in x.events if e[1] in ("lost", "netmap", "stop", "start")]
-            if last and last[-1][1] == "netmap":
-                connected += 1
+        connected = sum(1 for x in tl.values() if _connected(x))
         return {"devices": len(tl), "registered": sum(1 for x in tl.values() if x.netmaps),
                 "connected": connected, "needs_login": sum(1 for x in tl.values() if x.reauths)}
 
-    def wait_swarms(self, timeout, tenants=None, since=None):
-        """Until every swarm device of the tenants has a netmap (since `since`, seconds since the epoch)."""
+    def wait_swarms(self, timeout, tenants=None, since=None, connected=False):
+        """Until every swarm device of the tenants has a netmap (since `since`, seconds since the epoch);
+        connected: and its control session is up now (its last loss was followed by a netmap)."""
         deadline = time.monotonic() + timeout
         pending = list(tenants or self.swarm_tenants())
         last_log = 0.0
@@ -125,10 +126,11 @@ class SwarmMixin:
             for t in pending:
                 sw = self.swarm(t)
                 tl = sw.timelines(since)
-                if not all(x.netmaps for x in tl.values()):
+                bad = sum(1 for x in tl.values() if not x.netmaps or (connected and not _connected(x)))
+                if bad:
                     if not sw.alive():
                         raise LabError(f"a swarm shard of {t} exited (logs in {sw.dir})")
-                    left.append((t, sum(1 for x in tl.values() if not x.netmaps)))
+                    left.append((t, bad))
             pending = [t for t, _ in left]
             if not pending:
                 break
@@ -139,3 +141,9 @@ class SwarmMixin:
                 self.log("swarms: waiting for " + ", ".join(f"{t} {n}" for t, n in left))
                 last_log = time.monotonic()
             time.sleep(2)
+
+
+def _connected(timeline):
+    """The device's control session is up: its last lost / netmap / start / stop event is a netmap."""
+    last = [e for e in timeline.events if e[1] in ("lost", "netmap", "stop", "start")]
+    return bool(last) and last[-1][1] == "netmap"

@@ -164,6 +164,8 @@ def main():
     u.add_argument("--edge", choices=["traefik", "haproxy"], default="traefik")
     u.add_argument("--noise-mismatch", action="store_true", help="clusters after the first get another Noise key")
     u.add_argument("--swarm", type=int, default=0, help="swarm devices per tenant (real tailscale control clients)")
+    u.add_argument("--swarm-size", action="append", default=[], metavar="TENANT=N",
+                   help="another swarm size for one tenant, e.g. hsa=500 (repeatable)")
     u.add_argument("--swarm-concurrency", type=int, default=20,
                    help="per tenant: swarm devices registering at once (default 20)")
     u.add_argument("--policy", choices=["per-user", "none"],
@@ -190,9 +192,19 @@ def main():
                 raise LabError("--tenants 1..26, --devices 1..200")
             if not 0 <= a.swarm <= 20000 or not 1 <= a.swarm_concurrency <= 500:
                 raise LabError("--swarm 0..20000, --swarm-concurrency 1..500")
-            policy = a.policy or ("per-user" if a.swarm else "none")
+            swarm = a.swarm
+            if a.swarm_size:
+                names = [f"hs{chr(ord('a') + i)}" for i in range(a.tenants)]
+                swarm = {t: a.swarm for t in names}
+                for item in a.swarm_size:
+                    t, _, n = item.partition("=")
+                    if t not in swarm or not n.isdigit() or not 0 <= int(n) <= 20000:
+                        raise LabError(f"--swarm-size {item!r}: use TENANT=N with a tenant of this lab "
+                                       f"({names[0]}..{names[-1]}) and N 0..20000")
+                    swarm[t] = int(n)
+            policy = a.policy or ("per-user" if swarm else "none")
             try:
-                info = lab.up(a.tenants, a.devices, clusters, a.edge, a.noise_mismatch, swarm=a.swarm, policy=policy,
+                info = lab.up(a.tenants, a.devices, clusters, a.edge, a.noise_mismatch, swarm=swarm, policy=policy,
                               swarm_concurrency=a.swarm_concurrency)
             except BaseException:
                 keep = lab.logs_keep_dir()
