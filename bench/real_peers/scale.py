@@ -5,7 +5,8 @@
 The lab (sandbox/real/reallab.py with swarms): --tenants T on two headscale nodes (3, 4; tenant i homed on
 node i % 2, so hsa, hsc, ... on 3 and hsb, hsd, ... on 4), each with --swarm S real tailscale control clients
 (tests/peers/swarm, registered through headscale with the tenant's pre-auth key) and --devices D tailscaled
-(two of hsa's carry the WireGuard probe), per-user policy. Tenant hsa (S + D devices) moves from node 3 to
+(two of hsa's carry the WireGuard probe), the `probes` policy (each tenant's devices see only its
+tailscaled; sandbox/real/lab_swarm.py says why not per-user at this size). Tenant hsa (S + D devices) moves from node 3 to
 node 4. Full shape: --tenants 10 --swarm 200 --moved-swarm 500 (hsa 502 devices; node 3: hsa + 4 tenants,
 1,310 devices; node 4: 5 tenants, 1,010 devices; 2,320 in all), or --tenants 4 --swarm 500.
 
@@ -112,7 +113,7 @@ def lab_up(args):
     names = [f"hs{chr(ord('a') + i)}" for i in range(args.tenants)]
     sizes = {t: args.swarm for t in names}
     sizes["hsa"] = args.moved_swarm or args.swarm
-    lab.up(args.tenants, args.devices, ["3", "4"], "traefik", swarm=sizes, policy="per-user",
+    lab.up(args.tenants, args.devices, ["3", "4"], "traefik", swarm=sizes, policy=args.policy,
            swarm_concurrency=args.swarm_concurrency, swarm_timeout=args.up_timeout)
     log(f"lab up in {time.monotonic() - t0:.0f} s ({lab.info.get('swarm_up_s')} s for the swarms)")
     return lab
@@ -228,6 +229,9 @@ def main():
     ap.add_argument("--move-timeout", type=float, default=1200)
     ap.add_argument("--reconnect-wait", type=float, default=180,
                     help="after the move, how long the observer waits for devices still reconnecting")
+    ap.add_argument("--policy", choices=["probes", "per-user"], default="probes",
+                    help="the lab's policy (sandbox/real/lab_swarm.py); per-user does not come up with "
+                         "tenants of hundreds of swarm devices on 2 loaded cores")
     ap.add_argument("--json")
     args = ap.parse_args()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -278,7 +282,7 @@ def write(args, runs, t_all):
            "tailscale": version([reallab.peer_bin("tailscale"), "version"]),
            "shape": {"tenants": args.tenants, "swarm_per_tenant": args.swarm,
                      "swarm_moved_tenant": args.moved_swarm or args.swarm, "tailscaled_per_tenant": args.devices,
-                     "nodes": ["3", "4"], "moved": "hsa 3 -> 4", "policy": "per-user",
+                     "nodes": ["3", "4"], "moved": "hsa 3 -> 4", "policy": args.policy,
                      "between_methods": "fresh lab" if args.fresh_lab else "hsa moved back to 3 with headshift"},
            "command": " ".join(["bench/real_peers/scale.py"] + sys.argv[1:]),
            "bench_s": round(time.monotonic() - t_all), "runs": runs}

@@ -6,9 +6,20 @@ http://<tenant>.demo.com (the edge, by host name, :80 then :443) with the tenant
 device is registered on its tenant's home node by headscale itself (/machine/register), nothing is seeded.
 A swarm shard is recorded in the lab's ledger (pidfile swarm-<tenant>-<k>), so `down` stops it.
 
-Policy (`--policy per-user`): one file for every node, one rule per tenant
-{"action": "accept", "src": ["<t>@"], "dst": ["<t>@:*"]}: a tenant's devices see only each other, as in a
-multi-tenant deployment (and a device's netmap holds its tenant's peers, not the whole node's).
+Policy, one file for every node:
+  per-user  one rule per tenant {"action": "accept", "src": ["<t>@"], "dst": ["<t>@:*"]}: a tenant's devices
+            see only each other (a full mesh per tenant).
+  probes    per tenant {"action": "accept", "src": ["<t>@"], "dst": ["<t>-<k>:*" for its tailscaled]}: every
+            device of a tenant reaches only the tenant's tailscaled (hosts by their tailnet address), so a swarm
+            device's netmap holds its tenant's few tailscaled and the tailscaled hold their whole tenant.
+            Written once the tailscaled have addresses (until then: a rule that matches no node), then every
+            node is restarted to load it, before the swarms start.
+  none      headscale's allow-all.
+Why `probes` for big swarms: with per-user and tenants of 200-500 swarm devices, headscale v0.29.3 on this
+2-core box (shared with compilers) spent its time on peer-change map responses (every connect of a tenant
+device is a change for each of its connected peers: O(tenant^2)) and sent almost no first netmaps: after
+4 minutes 75 of 2,300 devices had one, the rest timed out their map requests and reconnected (measured
+2026-12-07, bench/RESULTS.md). per-user is fine at 100 devices per tenant (tests/real/test_real_scale.py).
 
 A mixin of reallab.Lab (needs self.info, self.path, self.ledger, self.save)."""
 import json
@@ -19,11 +30,24 @@ from labkit import LabError
 from labkit.processes import start_time
 from swarm import Swarm, SwarmError, SwarmWatch  # noqa: F401 - SwarmWatch: the lab's users import it here
 
-POLICIES = ("per-user", "none")
+POLICIES = ("per-user", "probes", "none")
+# Matches no node: every device alone (the tailscaled register under it before the `probes` policy).
+ISOLATED = {"hosts": {"nobody": "192.0.2.1/32"}, "acls": [{"action": "accept", "src": ["nobody"],
+                                                            "dst": ["nobody:*"]}]}
 
 
 def per_user_policy(tenants):
     return {"acls": [{"action": "accept", "src": [f"{t}@"], "dst": [f"{t}@:*"]} for t in tenants]}
+
+
+def probes_policy(probes):
+    """probes: tenant -> {device name: tailnet IPv4} of its tailscaled."""
+    hosts, acls = {}, []
+    for t, devs in probes.items():
+        for d, ip in devs.items():
+            hosts[d] = f"{ip}/32"
+        acls.append({"action": "accept", "src": [f"{t}@"], "dst": [f"{d}:*" for d in devs]})
+    return {"hosts": hosts, "acls": acls}
 
 
 class SwarmMixin:
@@ -38,10 +62,31 @@ class SwarmMixin:
             return ""
         path = self.path("policy.json")
         with open(path, "w") as f:
-            json.dump(per_user_policy(tenants), f, indent=1)
+            json.dump(per_user_policy(tenants) if policy == "per-user" else ISOLATED, f, indent=1)
         self.info["policy_file"] = path
         self.save()
         return path
+
+    def _apply_probes_policy(self):
+        """`probes`: the policy naming each tenant's tailscaled by address, loaded by restarting every node
+        (only the tailscaled are on them yet); returns once they are online again."""
+        if self.info.get("policy") != "probes":
+            return
+        probes = {}
+        for t, ti in self.info["tenants"].items():
+            probes[t] = {}
+            for d in ti["devices"]:
+                v4 = [ip for ip in self.device_status(d).get("ips", []) if "." in ip]
+                if not v4:
+                    raise LabError(f"device {d} has no tailnet IPv4 address for the probes policy")
+                probes[t][d] = v4[0]
+        tmp = self.info["policy_file"] + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(probes_policy(probes), f, indent=1)
+        os.replace(tmp, self.info["policy_file"])
+        for c in self.info["nodes"]:
+            self.restart_node(c)
+        self.wait_online(timeout=120)
 
     # ---- swarms ------------------------------------------------------------------------------------
     def swarm_dir(self, t):

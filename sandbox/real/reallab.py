@@ -119,6 +119,7 @@ class Lab(NodesMixin, EdgeMixin, DevicesMixin, SwarmMixin, ConfigMixin, labkit.L
         self._route_tenants(names)
         self._start_devices(names)
         self.wait_running()
+        self._apply_probes_policy()
         if swarm:
             t1 = time.monotonic()
             self._start_swarms(names, swarm, swarm_concurrency)
@@ -168,9 +169,10 @@ def main():
                    help="another swarm size for one tenant, e.g. hsa=500 (repeatable)")
     u.add_argument("--swarm-concurrency", type=int, default=20,
                    help="per tenant: swarm devices registering at once (default 20)")
-    u.add_argument("--policy", choices=["per-user", "none"],
-                   help="per-user: each tenant sees only its own devices; none: allow-all "
-                        "(default: per-user with --swarm, else none)")
+    u.add_argument("--policy", choices=["per-user", "probes", "none"],
+                   help="per-user: each tenant sees only its own devices; probes: each tenant's devices see only "
+                        "its tailscaled (lab_swarm.py: why); none: allow-all (default: probes with --swarm, "
+                        "else none)")
     sub.add_parser("down")
     s = sub.add_parser("status")
     s.add_argument("--json", action="store_true")
@@ -202,7 +204,7 @@ def main():
                         raise LabError(f"--swarm-size {item!r}: use TENANT=N with a tenant of this lab "
                                        f"({names[0]}..{names[-1]}) and N 0..20000")
                     swarm[t] = int(n)
-            policy = a.policy or ("per-user" if swarm else "none")
+            policy = a.policy or ("probes" if swarm else "none")
             try:
                 info = lab.up(a.tenants, a.devices, clusters, a.edge, a.noise_mismatch, swarm=swarm, policy=policy,
                               swarm_concurrency=a.swarm_concurrency)
