@@ -5,8 +5,8 @@
 The lab (sandbox/real/reallab.py with swarms): --tenants T on two headscale nodes (3, 4; tenant i homed on
 node i % 2, so hsa, hsc, ... on 3 and hsb, hsd, ... on 4), each with --swarm S real tailscale control clients
 (tests/peers/swarm, registered through headscale with the tenant's pre-auth key) and --devices D tailscaled
-(two of hsa's carry the WireGuard probe), the `probes` policy (each tenant's devices see only its
-tailscaled; sandbox/real/lab_swarm.py says why not per-user at this size). Tenant hsa (S + D devices) moves from node 3 to
+(two of hsa's carry the WireGuard probe), the `probes` policy (a tenant's tailscaled see each other,
+swarm devices see no peer; sandbox/real/lab_swarm.py says why not per-user at this size). Tenant hsa (S + D devices) moves from node 3 to
 node 4. Full shape: --tenants 10 --swarm 200 --moved-swarm 500 (hsa 502 devices; node 3: hsa + 4 tenants,
 1,310 devices; node 4: 5 tenants, 1,010 devices; 2,320 in all), or --tenants 4 --swarm 500.
 
@@ -113,8 +113,12 @@ def lab_up(args):
     names = [f"hs{chr(ord('a') + i)}" for i in range(args.tenants)]
     sizes = {t: args.swarm for t in names}
     sizes["hsa"] = args.moved_swarm or args.swarm
-    lab.up(args.tenants, args.devices, ["3", "4"], "traefik", swarm=sizes, policy=args.policy,
-           swarm_concurrency=args.swarm_concurrency, swarm_timeout=args.up_timeout)
+    try:
+        lab.up(args.tenants, args.devices, ["3", "4"], "traefik", swarm=sizes, policy=args.policy,
+               swarm_concurrency=args.swarm_concurrency, swarm_timeout=args.up_timeout)
+    except BaseException:
+        lab.down(quiet=True)
+        raise
     log(f"lab up in {time.monotonic() - t0:.0f} s ({lab.info.get('swarm_up_s')} s for the swarms)")
     return lab
 
@@ -222,7 +226,7 @@ def main():
     ap.add_argument("--moved-swarm", type=int, default=0, help="swarm devices of hsa, the moved tenant "
                     "(default: --swarm)")
     ap.add_argument("--devices", type=int, default=2, help="tailscaled per tenant")
-    ap.add_argument("--swarm-concurrency", type=int, default=25)
+    ap.add_argument("--swarm-concurrency", type=int, default=10, help="per tenant")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--fresh-lab", action="store_true", help="a new lab per method instead of moving back")
     ap.add_argument("--up-timeout", type=float, default=1200)

@@ -9,17 +9,19 @@ A swarm shard is recorded in the lab's ledger (pidfile swarm-<tenant>-<k>), so `
 Policy, one file for every node:
   per-user  one rule per tenant {"action": "accept", "src": ["<t>@"], "dst": ["<t>@:*"]}: a tenant's devices
             see only each other (a full mesh per tenant).
-  probes    per tenant {"action": "accept", "src": ["<t>@"], "dst": ["<t>-<k>:*" for its tailscaled]}: every
-            device of a tenant reaches only the tenant's tailscaled (hosts by their tailnet address), so a swarm
-            device's netmap holds its tenant's few tailscaled and the tailscaled hold their whole tenant.
-            Written once the tailscaled have addresses (until then: a rule that matches no node), then every
-            node is restarted to load it, before the swarms start.
+  probes    per tenant {"action": "accept", "src": [its tailscaled], "dst": ["<t>-<k>:*" for its tailscaled]}
+            (hosts by tailnet address): a tenant's tailscaled see each other (the WireGuard probes), a swarm
+            device sees no peer. Written once the tailscaled have addresses (until then: a rule that matches no
+            node), then every node is restarted to load it, before the swarms start.
   none      headscale's allow-all.
 Why `probes` for big swarms: with per-user and tenants of 200-500 swarm devices, headscale v0.29.3 on this
-2-core box (shared with compilers) spent its time on peer-change map responses (every connect of a tenant
-device is a change for each of its connected peers: O(tenant^2)) and sent almost no first netmaps: after
-4 minutes 75 of 2,300 devices had one, the rest timed out their map requests and reconnected (measured
-2026-12-07, bench/RESULTS.md). per-user is fine at 100 devices per tenant (tests/real/test_real_scale.py).
+2-core box (shared with compilers) spent its time on peer-change map responses (every registration is a
+change for each device that sees the new one: O(tenant^2)) and sent almost no first netmaps: after 4 minutes
+75 of 2,300 devices had one, the rest timed out their map requests and reconnected. With every swarm device
+seeing only its tenant's 2 tailscaled it was still 45 netmaps in 80 s (the tailscaled, seeing 200-500 peers,
+got a peer change per registration). With swarm devices seeing no peer, one node registered 1,000 in ~4 min
+(tests/peers/swarm/README.md). Measured 2026-12-07; per-user is fine at 100 devices per tenant
+(tests/real/test_real_scale.py). So the scale lab measures the control sessions, not peer fan-out.
 
 A mixin of reallab.Lab (needs self.info, self.path, self.ledger, self.save)."""
 import json
@@ -46,7 +48,7 @@ def probes_policy(probes):
     for t, devs in probes.items():
         for d, ip in devs.items():
             hosts[d] = f"{ip}/32"
-        acls.append({"action": "accept", "src": [f"{t}@"], "dst": [f"{d}:*" for d in devs]})
+        acls.append({"action": "accept", "src": list(devs), "dst": [f"{d}:*" for d in devs]})
     return {"hosts": hosts, "acls": acls}
 
 
