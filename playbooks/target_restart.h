@@ -43,6 +43,7 @@ struct Reconnection {
 // restarted ones were back after p50 85 s / max 242 s, the moved ones after p50 172 s (~6 devices a second);
 // a fixed 60 s wait reported all 502 as stragglers that were merely queued. The wait ends as soon as every
 // device is back, so the allowance only costs time when a device never returns.
+inline constexpr int64_t kReconnectPerDeviceMs = 200;
 std::chrono::milliseconds ReconnectWait(int64_t reconnect_ms, size_t devices);
 
 // The pause between two listings of `devices` nodes while waiting for them: each listing makes
