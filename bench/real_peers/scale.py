@@ -241,7 +241,20 @@ def main():
                     help="the lab's policy (sandbox/real/lab_swarm.py); per-user does not come up with "
                          "tenants of hundreds of swarm devices on 2 loaded cores")
     ap.add_argument("--json")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="no lab: write --json from earlier outputs of this script (their runs, in order; the first "
+                         "one's header), e.g. a --fresh-lab run of one method added to a full run")
     args = ap.parse_args()
+    if args.merge:
+        docs = [json.load(open(f)) for f in args.merge]
+        doc = dict(docs[0])
+        doc["runs"] = [dict(r, source=os.path.basename(f), shape=d.get("shape"), command=d.get("command"))
+                       for f, d in zip(args.merge, docs) for r in d["runs"]]
+        doc["merged_from"] = [{"file": os.path.basename(f), "when": d["when"], "command": d["command"]}
+                              for f, d in zip(args.merge, docs)]
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=1)
+        return
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if any(m not in METHODS for m in methods):
         ap.error(f"--methods: choose from {', '.join(METHODS)}")
