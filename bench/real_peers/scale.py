@@ -6,13 +6,15 @@ The lab (sandbox/real/reallab.py with swarms): --tenants T on two headscale node
 node i % 2, so hsa, hsc, ... on 3 and hsb, hsd, ... on 4), each with --swarm S real tailscale control clients
 (tests/peers/swarm, registered through headscale with the tenant's pre-auth key) and --devices D tailscaled
 (two of hsa's carry the WireGuard probe), the `probes` policy (a tenant's tailscaled see each other,
-swarm devices see no peer; sandbox/real/lab_swarm.py says why not per-user at this size). Tenant hsa (S + D devices) moves from node 3 to
+swarm devices see no peer; sandbox/real/lab_swarm.py says why not per-user at this size).
+Tenant hsa (S + D devices) moves from node 3 to
 node 4. Full shape: --tenants 10 --swarm 200 --moved-swarm 500 (hsa 502 devices; node 3: hsa + 4 tenants,
 1,310 devices; node 4: 5 tenants, 1,010 devices; 2,320 in all), or --tenants 4 --swarm 500.
 
 Between methods the lab is kept, hsa is moved back to node 3 with headshift and node 4 restarted (it would
 otherwise still serve hsa's deleted rows from memory, and the next move would skip the target restart), not
-measured, then every device is waited for (same shape for each method); --fresh-lab brings up a new lab per method instead.
+measured, then every device is waited for (same shape for each method); --fresh-lab brings up a new lab per
+method instead.
 The hand method runs last (its move back is not needed).
 
 Per method, from the devices' own records (SwarmWatch, tailscaled logs): interruption p50/p99/max of hsa's
@@ -304,7 +306,8 @@ def write(args, runs, t_all):
            "shape": {"tenants": args.tenants, "swarm_per_tenant": args.swarm,
                      "swarm_moved_tenant": args.moved_swarm or args.swarm, "tailscaled_per_tenant": args.devices,
                      "nodes": ["3", "4"], "moved": "hsa 3 -> 4", "policy": args.policy,
-                     "between_methods": "fresh lab" if args.fresh_lab else "hsa moved back to 3 with headshift, node 4 restarted"},
+                     "between_methods": ("fresh lab" if args.fresh_lab
+                                         else "hsa moved back to 3 with headshift, node 4 restarted")},
            "command": " ".join(["bench/real_peers/scale.py"] + sys.argv[1:]),
            "bench_s": round(time.monotonic() - t_all), "runs": runs}
     if args.json:

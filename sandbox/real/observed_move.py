@@ -40,7 +40,8 @@ def observed_move(lab, tenant, target, argv, probe_pair=None, settle_s=3.0, time
     Returns a dict: exit_code, stdout, stderr, report (parsed stdout if it is JSON), elapsed_ms, per tenant
     {devices, disconnected, unrecovered, reauth, interruption_ms}, identity (devices whose Self.ID, node key,
     tailnet IPs or state changed), probe {sent, lost}, swarm (per tenant with a swarm: SwarmWatch.summary();
-    the tenants' figures include them), swarm_watch (the stopped watches, for per-device checks), registrations (node rows that appeared on a node and
+    the tenants' figures include them), swarm_watch (the stopped watches, for per-device checks),
+    registrations (node rows that appeared on a node and
     were not the tenant's moved devices), online_on_target (the target's own API)."""
     lab.load()
     devices = lab.devices()

@@ -170,9 +170,9 @@ def main():
     u.add_argument("--swarm-concurrency", type=int, default=20,
                    help="per tenant: swarm devices registering at once (default 20)")
     u.add_argument("--policy", choices=["per-user", "probes", "none"],
-                   help="per-user: each tenant sees only its own devices; probes: a tenant's tailscaled see each other, swarm devices "
-                        "no peer (lab_swarm.py: why); none: allow-all (default: probes with --swarm, "
-                        "else none)")
+                   help="per-user: each tenant sees only its own devices; probes: a tenant's tailscaled see "
+                        "each other, swarm devices no peer (lab_swarm.py: why); none: allow-all (default: probes "
+                        "with --swarm, else none)")
     sub.add_parser("down")
     s = sub.add_parser("status")
     s.add_argument("--json", action="store_true")
