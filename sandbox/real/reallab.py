@@ -19,14 +19,17 @@ It writes <state>/headshift.yaml for `headshift --config` and <state>/lab.json; 
 and file carries the prefix hr<name> and is recorded by the lab toolkit (sandbox/labkit), so `up` first sweeps
 what a dead lab of the same name left, and `down` removes everything, printing each cleanup error (exit 1).
 A failure during `up` takes down what was made. `restart-node` is the clusters' reload_command (headscale
->= 0.27 loads its nodes only at start). `status --json` reports, per device, what the device itself says (`tailscale status --json`).
+>= 0.27 loads its nodes only at start). `status --json` reports, per device, what the device itself says
+(`tailscale status --json`), and per tenant with a swarm what its swarm devices recorded.
+At scale (`--swarm N`, lab_swarm.py): N real tailscale control clients per tenant in its namespace, registered
+through headscale with the tenant's pre-auth key like the tailscaled; `--policy` isolates the tenants.
 
 Requires root, the peers built by scripts/setup (HEADSHIFT_PEERS_DIR, default /var/cache/headshift-peers),
 postgresql, haproxy, iproute2, python3-yaml.
 
 Files: lab_nodes.py (PostgreSQL, headscale nodes, DERP), lab_edge.py (TLS, Traefik/HAProxy), lab_devices.py
-(tenant namespaces, tailscaled devices), lab_config.py (headshift.yaml, routes); this file: naming, up, down,
-the command line.
+(tenant namespaces, tailscaled devices), lab_swarm.py (swarms, policy), lab_config.py (headshift.yaml, routes);
+this file: naming, up, down, the command line.
 """
 import argparse
 import json
