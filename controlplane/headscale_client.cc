@@ -1,5 +1,7 @@
 #include "controlplane/headscale_client.h"
 
+#include <algorithm>
+
 #include <curl/curl.h>
 #include <nlohmann/json.hpp>
 
@@ -58,7 +60,7 @@ StatusOr<std::string> HeadscaleClient::NoiseKey() {
 
 StatusOr<std::vector<ControlNode>> HeadscaleClient::ListNodes(const std::string& user) {
   HttpRequestOptions o;
-  o.timeout_ms = timeout_ms_;
+  o.timeout_ms = std::max<int64_t>(timeout_ms_, kListTimeoutMs);
   o.bearer_token = api_key_;
   auto r = http_.Get(base_url_ + "/api/v1/node" + (user.empty() ? "" : "?user=" + UrlEncode(user)), o);
   if (!r.ok()) return r.status();

@@ -40,6 +40,10 @@ class HeadscaleClient {
   // The server's Noise public key ("mkey:..."), from GET /key?v=88.
   StatusOr<std::string> NoiseKey();
   // Nodes of `user` (all nodes when empty) as the control plane currently serves them (its in-memory view on >= 0.27).
+  // Waits at least kListTimeoutMs whatever the client's timeout: a node of 1,000+ devices that is taking them
+  // back after a restart answered the listing (~0.6 MB) in 0.3-0.4 s on 2 shared cores, and 5,000 are ~5x
+  // that; a listing cut by a short timeout would read as "nobody back".
+  static constexpr int64_t kListTimeoutMs = 30000;
   StatusOr<std::vector<ControlNode>> ListNodes(const std::string& user);
 
   // GET /api/v1/policy → {"policy", "updatedAt"}. Answers in both policy modes (file mode: the file's

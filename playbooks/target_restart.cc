@@ -1,5 +1,6 @@
 #include "playbooks/target_restart.h"
 
+#include <algorithm>
 #include <set>
 #include <thread>
 
@@ -12,6 +13,15 @@ namespace {
 std::string NodeId(const ControlNode& n) { return n.id.empty() ? n.node_key : n.id; }
 
 }  // namespace
+
+std::chrono::milliseconds ReconnectWait(int64_t reconnect_ms, size_t devices) {
+  return std::chrono::milliseconds(std::max<int64_t>(reconnect_ms, static_cast<int64_t>(devices) * kReconnectPerDeviceMs));
+}
+
+std::chrono::milliseconds ListPollInterval(size_t devices, std::chrono::milliseconds floor) {
+  int64_t ms = std::max<int64_t>(floor.count(), static_cast<int64_t>(devices) / 5);
+  return std::chrono::milliseconds(std::min<int64_t>(ms, 2000));
+}
 
 void OnlineDevices::KeepTenants(const std::set<std::string>& keep) {
   for (auto it = by_id.begin(); it != by_id.end();) {
@@ -49,7 +59,7 @@ Reconnection WaitBackOnline(HeadscaleClient& api, const OnlineDevices& before, s
     if (Clock::now() > deadline) break;
     // Each poll lists every node of the cluster; polling harder steals CPU from the reconnecting
     // clients when they share the host's CPUs.
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(ListPollInterval(before.by_id.size(), std::chrono::milliseconds(200)));
   }
   out.ms = std::chrono::duration<double, std::milli>(Clock::now() - since).count();
   for (const auto& [id, name] : before.by_id) {

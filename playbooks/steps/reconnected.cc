@@ -10,6 +10,7 @@
 #include "playbooks/journal_details.h"
 #include "playbooks/migration_run.h"
 #include "playbooks/steps/steps.h"
+#include "playbooks/target_restart.h"
 #include "playbooks/tenant_control_nodes.h"
 
 namespace headshift::steps {
@@ -47,7 +48,7 @@ StatusOr<json> Run(MigrationRun& run) {
     }
     if (any_public && all_spared && want.erase(n.given_name)) rep.spared.push_back(n.given_name);
   }
-  auto deadline = MigrationClock::now() + std::chrono::milliseconds(run.env.config.timeouts.reconnect_ms);
+  auto deadline = MigrationClock::now() + ReconnectWait(run.env.config.timeouts.reconnect_ms, want.size());
   std::set<std::string> online, served_keys;
   for (;;) {
     auto served = TenantControlNodes(**api, run.ref.tenant, *nodes);
@@ -64,7 +65,7 @@ StatusOr<json> Run(MigrationRun& run) {
     if (MigrationClock::now() > deadline) break;
     // Each poll lists every node of the tenant; polling harder steals CPU from the reconnecting
     // clients when they share the host's CPUs (as in the sandbox).
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(ListPollInterval(want.size(), std::chrono::milliseconds(100)));
   }
   rep.reconnected = 0;
   rep.stragglers.clear();

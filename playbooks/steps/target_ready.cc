@@ -124,7 +124,7 @@ StatusOr<json> Run(MigrationRun& run) {
   }
   // The restarted target answers again: wait for the other tenants' devices it dropped.
   if (tr.restarted && others && others->count() > 0) {
-    Reconnection back = WaitBackOnline(**api, *others, std::chrono::milliseconds(config.timeouts.reconnect_ms),
+    Reconnection back = WaitBackOnline(**api, *others, ReconnectWait(config.timeouts.reconnect_ms, others->by_id.size()),
                                        reloaded_at);
     tr.reconnected = back.reconnected;
     tr.stragglers = back.stragglers;

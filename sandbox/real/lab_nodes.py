@@ -66,7 +66,7 @@ class NodesMixin:
             "noise": {"private_key_path": noise_key},
             # Disjoint address ranges and id sequences per node, so a tenant's devices keep their tailnet
             # IPs and node ids (tailscale's Self.ID) when they move: how a multi-node deployment is run.
-            "prefixes": {"v4": f"100.64.{i}.0/24", "v6": f"fd7a:115c:a1e0:{i}::/64", "allocation": "sequential"},
+            "prefixes": {"v4": f"100.{64 + i}.0.0/16", "v6": f"fd7a:115c:a1e0:{i}::/64", "allocation": "sequential"},
             # The lab's own DERP relay and STUN server (real derper): without one, tailscaled's netcheck finds
             # "UDP blocked" and rebinds its sockets every few seconds, dropping WireGuard packets.
             "derp": {"server": {"enabled": False}, "urls": [], "paths": [self._derp_map()],
@@ -77,7 +77,7 @@ class NodesMixin:
                          "postgres": {"host": self.path("pg"), "port": 5432, "name": f"hs{c}", "user": "postgres",
                                       "pass": "", "max_open_conns": 10, "max_idle_conns": 5}},
             "log": {"level": "info", "format": "text"},
-            "policy": {"mode": "file", "path": ""},
+            "policy": {"mode": "file", "path": self.info.get("policy_file", "")},
             "dns": {"magic_dns": False, "override_local_dns": False, "nameservers": {"global": []}},
             "unix_socket": os.path.join(d, "headscale.sock"),
             "unix_socket_permission": "0770",

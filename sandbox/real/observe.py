@@ -8,11 +8,15 @@ Everything here is read from the peers themselves, never from headshift's report
   DataProbe       pings between two devices over WireGuard (TSMP through the tunnel, not the control plane)
                   in a loop and counts the lost probes.
   snapshot()      `tailscale status --json` of every device: BackendState, Self.ID, node key, AuthURL.
+  SwarmWatch      (swarm_records.py, re-exported) the same as DeviceLogWatch for swarm devices (lab_swarm.py): it
+                  follows the swarm's own records (losses, first netmaps, NeedsLogin / AuthURL, key or ID changes).
 """
 import os
 import re
 import threading
 import time
+
+from swarm_records import SwarmWatch  # noqa: F401 - re-exported: the swarm devices' DeviceLogWatch
 
 _POLL_ERROR = re.compile(r"control: PollNetMap: (?!stream=)(.*)$")
 _NETMAP = "control: mapRoutine: netmap received"

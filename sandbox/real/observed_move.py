@@ -8,6 +8,7 @@ import subprocess
 import time
 
 import observe
+from swarm_records import SwarmWatch
 
 
 def node_names(lab, cluster):
@@ -19,12 +20,28 @@ def node_names(lab, cluster):
     return sorted((n.get("givenName") or n.get("name"), int(n["id"])) for n in nodes)
 
 
-def observed_move(lab, tenant, target, argv, probe_pair=None, settle_s=3.0, timeout=300, env=None):
+def merge_summaries(ts, ss, watch, w, tailscaled):
+    """One tenant's summary over its tailscaled (DeviceLogWatch) and its swarm devices (SwarmWatch)."""
+    inter = [v for d in tailscaled for v in watch.interruptions_ms(d) if v is not None]
+    inter += [v for d in w.devices for v in w.interruptions_ms(d) if v is not None]
+    out = {"devices": ts["devices"] + ss["devices"],
+           "disconnected": sorted(ts["disconnected"] + ss["disconnected"]),
+           "reconnected_within": ts["reconnected_within"] + ss["reconnected_within"],
+           "unrecovered": sorted(ts["unrecovered"] + ss["unrecovered"]),
+           "reauth": sorted(ts["reauth"] + ss["reauth"]), "identity_changed": ss["identity_changed"],
+           "interruption_ms": observe.percentiles(inter)}
+    return out
+
+
+def observed_move(lab, tenant, target, argv, probe_pair=None, settle_s=3.0, timeout=300, env=None,
+                  reconnect_wait_s=60):
     """Runs argv while watching all devices; waits (bounded) until the tenant's devices are back.
 
     Returns a dict: exit_code, stdout, stderr, report (parsed stdout if it is JSON), elapsed_ms, per tenant
     {devices, disconnected, unrecovered, reauth, interruption_ms}, identity (devices whose Self.ID, node key,
-    tailnet IPs or state changed), probe {sent, lost}, registrations (node rows that appeared on a node and
+    tailnet IPs or state changed), probe {sent, lost}, swarm (per tenant with a swarm: SwarmWatch.summary();
+    the tenants' figures include them), swarm_watch (the stopped watches, for per-device checks),
+    registrations (node rows that appeared on a node and
     were not the tenant's moved devices), online_on_target (the target's own API)."""
     lab.load()
     devices = lab.devices()
@@ -32,6 +49,8 @@ def observed_move(lab, tenant, target, argv, probe_pair=None, settle_s=3.0, time
     before = observe.snapshot(lab, devices)
     nodes_before = {c: node_names(lab, c) for c in lab.info["clusters"]}
     watch = observe.DeviceLogWatch(lab, devices).start()
+    # The swarm devices (lab_swarm.py) are watched through their own records, tenant by tenant.
+    swarm_watch = {t: SwarmWatch(lab.swarm(t)).start() for t in lab.swarm_tenants()}
     probe = None
     if probe_pair is None and len(mine) >= 2:
         probe_pair = (mine[0], mine[1])
@@ -39,23 +58,31 @@ def observed_move(lab, tenant, target, argv, probe_pair=None, settle_s=3.0, time
         probe = observe.DataProbe(lab, probe_pair[0], probe_pair[1])
         if not probe.warm_up():
             watch.stop()
+            for w in swarm_watch.values():
+                w.stop()
             raise RuntimeError(f"data probe {probe_pair[0]} -> {probe_pair[1]} never answered before the move")
         probe.start()
     t0 = time.monotonic()
+    started_at = time.time()
     p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
     elapsed_ms = (time.monotonic() - t0) * 1000.0
     # The move is over for headshift; the devices may still be finishing their reconnects.
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + reconnect_wait_s
     while time.monotonic() < deadline:
         # Every device that lost its control connection (the tenant's, and any other tenant's on a
         # restarted target) gets its netmap back, or the deadline passes.
         pending = [d for d in devices if any(v is None for v in watch.interruptions_ms(d))]
         if not pending:
+            pending = [d for w in swarm_watch.values() for d in w.devices
+                       if any(v is None for v in w.interruptions_ms(d))]
+        if not pending:
             break
-        time.sleep(0.1)
+        time.sleep(0.1 if not swarm_watch else 1.0)
     time.sleep(settle_s)  # probes keep running: a WireGuard loss right after the move counts too
     probe_result = probe.stop() if probe else {"sent": 0, "lost": 0}
     watch.stop()
+    for w in swarm_watch.values():
+        w.stop()
     after = observe.snapshot(lab, devices)
     nodes_after = {c: node_names(lab, c) for c in lab.info["clusters"]}
     report = None
@@ -64,6 +91,9 @@ def observed_move(lab, tenant, target, argv, probe_pair=None, settle_s=3.0, time
     except ValueError:
         report = None
     per_tenant = {t: watch.summary(lab.devices(t)) for t in lab.info["tenants"]}
+    swarm = {t: w.summary() for t, w in swarm_watch.items()}
+    for t, s in swarm.items():  # the tenant's figures: its tailscaled and its swarm devices together
+        per_tenant[t] = merge_summaries(per_tenant[t], s, watch, w=swarm_watch[t], tailscaled=lab.devices(t))
     # Registrations: a (name, id) on a node after the move that was on no node before. A moved device
     # keeps its name and id, so it is not one.
     seen_before = {x for c in nodes_before for x in nodes_before[c]}
@@ -73,7 +103,8 @@ def observed_move(lab, tenant, target, argv, probe_pair=None, settle_s=3.0, time
     except (OSError, ValueError) as e:  # reported, the caller asserts on it
         online_target = {"error": str(e)}
     return {"exit_code": p.returncode, "stdout": p.stdout, "stderr": p.stderr, "report": report,
-            "elapsed_ms": round(elapsed_ms, 1), "tenants": per_tenant,
+            "elapsed_ms": round(elapsed_ms, 1), "tenants": per_tenant, "swarm": swarm,
+            "swarm_watch": swarm_watch, "started_at": started_at,
             "identity": observe.identity_changes(before, after), "probe": probe_result,
             "probe_pair": list(probe_pair) if probe_pair else None, "registrations": registrations,
             "online_on_target": online_target, "nodes_before": nodes_before, "nodes_after": nodes_after,

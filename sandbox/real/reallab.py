@@ -19,14 +19,17 @@ It writes <state>/headshift.yaml for `headshift --config` and <state>/lab.json; 
 and file carries the prefix hr<name> and is recorded by the lab toolkit (sandbox/labkit), so `up` first sweeps
 what a dead lab of the same name left, and `down` removes everything, printing each cleanup error (exit 1).
 A failure during `up` takes down what was made. `restart-node` is the clusters' reload_command (headscale
->= 0.27 loads its nodes only at start). `status --json` reports, per device, what the device itself says (`tailscale status --json`).
+>= 0.27 loads its nodes only at start). `status --json` reports, per device, what the device itself says
+(`tailscale status --json`), and per tenant with a swarm what its swarm devices recorded.
+At scale (`--swarm N`, lab_swarm.py): N real tailscale control clients per tenant in its namespace, registered
+through headscale with the tenant's pre-auth key like the tailscaled; `--policy` isolates the tenants.
 
 Requires root, the peers built by scripts/setup (HEADSHIFT_PEERS_DIR, default /var/cache/headshift-peers),
 postgresql, haproxy, iproute2, python3-yaml.
 
 Files: lab_nodes.py (PostgreSQL, headscale nodes, DERP), lab_edge.py (TLS, Traefik/HAProxy), lab_devices.py
-(tenant namespaces, tailscaled devices), lab_config.py (headshift.yaml, routes); this file: naming, up, down,
-the command line.
+(tenant namespaces, tailscaled devices), lab_swarm.py (swarms, policy), lab_config.py (headshift.yaml, routes);
+this file: naming, up, down, the command line.
 """
 import argparse
 import json
@@ -45,6 +48,7 @@ from lab_config import ConfigMixin  # noqa: E402
 from lab_devices import DevicesMixin  # noqa: E402
 from lab_edge import EdgeMixin  # noqa: E402
 from lab_nodes import PEERS_DIR, NodesMixin, peer_bin  # noqa: E402,F401 - PEERS_DIR: used by tests, demo
+from lab_swarm import SwarmMixin  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 
@@ -53,7 +57,7 @@ def log(msg):
     labkit.log("reallab", msg)
 
 
-class Lab(NodesMixin, EdgeMixin, DevicesMixin, ConfigMixin, labkit.Lab):
+class Lab(NodesMixin, EdgeMixin, DevicesMixin, SwarmMixin, ConfigMixin, labkit.Lab):
     """One real-peer lab: prefix hr<name>, state <state>/lab.json (default /tmp/headshift-lab-hr<name>)."""
 
     def __init__(self, name, state_dir=None):
@@ -89,8 +93,11 @@ class Lab(NodesMixin, EdgeMixin, DevicesMixin, ConfigMixin, labkit.Lab):
         return p.pid
 
     # ---- up ----------------------------------------------------------------------------------------
-    def up(self, tenants, devices, clusters, edge, noise_mismatch=False):
-        self.begin(replace=True, subdirs=("logs", "secrets", "pg", "traefik/dynamic", "devices"))
+    def up(self, tenants, devices, clusters, edge, noise_mismatch=False, swarm=0, policy="none",
+           swarm_concurrency=20, swarm_timeout=900):
+        """swarm: swarm devices per tenant (lab_swarm.py), started once the tailscaled are Running; up waits
+        until each has its netmap. policy: per-user (each tenant sees only itself) or none (allow-all)."""
+        self.begin(replace=True, subdirs=("logs", "secrets", "pg", "traefik/dynamic", "devices", "swarm"))
         os.chmod(self.path("secrets"), 0o700)
         names = [f"hs{chr(ord('a') + i)}" for i in range(tenants)]
         self.info = {"name": self.name, "prefix": self.prefix, "dir": self.dir, "edge": edge, "clusters": clusters,
@@ -101,6 +108,7 @@ class Lab(NodesMixin, EdgeMixin, DevicesMixin, ConfigMixin, labkit.Lab):
         self._network(names)
         self._postgres(clusters)
         self._tls(names)
+        self._write_policy(names, policy)
         self._derper()
         for i, c in enumerate(clusters):
             key = self.path("secrets", "noise_private.key")
@@ -114,6 +122,12 @@ class Lab(NodesMixin, EdgeMixin, DevicesMixin, ConfigMixin, labkit.Lab):
         self._route_tenants(names)
         self._start_devices(names)
         self.wait_running()
+        self._apply_probes_policy()
+        if swarm:
+            t1 = time.monotonic()
+            self._start_swarms(names, swarm, swarm_concurrency)
+            self.wait_swarms(swarm_timeout)
+            self.info["swarm_up_s"] = round(time.monotonic() - t1, 1)
         self.info["up_s"] = round(time.monotonic() - t0, 1)
         self.save()
         return self.info
@@ -153,6 +167,15 @@ def main():
     u.add_argument("--clusters", default="3,4")
     u.add_argument("--edge", choices=["traefik", "haproxy"], default="traefik")
     u.add_argument("--noise-mismatch", action="store_true", help="clusters after the first get another Noise key")
+    u.add_argument("--swarm", type=int, default=0, help="swarm devices per tenant (real tailscale control clients)")
+    u.add_argument("--swarm-size", action="append", default=[], metavar="TENANT=N",
+                   help="another swarm size for one tenant, e.g. hsa=500 (repeatable)")
+    u.add_argument("--swarm-concurrency", type=int, default=20,
+                   help="per tenant: swarm devices registering at once (default 20)")
+    u.add_argument("--policy", choices=["per-user", "probes", "none"],
+                   help="per-user: each tenant sees only its own devices; probes: a tenant's tailscaled see "
+                        "each other, swarm devices no peer (lab_swarm.py: why); none: allow-all (default: probes "
+                        "with --swarm, else none)")
     sub.add_parser("down")
     s = sub.add_parser("status")
     s.add_argument("--json", action="store_true")
@@ -172,8 +195,22 @@ def main():
                 raise LabError("--clusters: give two or more distinct cluster ids, e.g. 3,4")
             if not 1 <= a.tenants <= 26 or not 1 <= a.devices <= 200:
                 raise LabError("--tenants 1..26, --devices 1..200")
+            if not 0 <= a.swarm <= 20000 or not 1 <= a.swarm_concurrency <= 500:
+                raise LabError("--swarm 0..20000, --swarm-concurrency 1..500")
+            swarm = a.swarm
+            if a.swarm_size:
+                names = [f"hs{chr(ord('a') + i)}" for i in range(a.tenants)]
+                swarm = {t: a.swarm for t in names}
+                for item in a.swarm_size:
+                    t, _, n = item.partition("=")
+                    if t not in swarm or not n.isdigit() or not 0 <= int(n) <= 20000:
+                        raise LabError(f"--swarm-size {item!r}: use TENANT=N with a tenant of this lab "
+                                       f"({names[0]}..{names[-1]}) and N 0..20000")
+                    swarm[t] = int(n)
+            policy = a.policy or ("probes" if swarm else "none")
             try:
-                info = lab.up(a.tenants, a.devices, clusters, a.edge, a.noise_mismatch)
+                info = lab.up(a.tenants, a.devices, clusters, a.edge, a.noise_mismatch, swarm=swarm, policy=policy,
+                              swarm_concurrency=a.swarm_concurrency)
             except BaseException:
                 keep = lab.logs_keep_dir()
                 log(f"up failed: taking down what was made (logs kept in {keep})")
@@ -186,18 +223,24 @@ def main():
                     log(str(e))
                 raise
             print(json.dumps({"name": lab.name, "dir": lab.dir, "config": info["config"], "edge": info["edge"],
-                              "tenants": {t: {"home": v["home"], "devices": len(v["devices"])}
-                                          for t, v in info["tenants"].items()}, "up_s": info["up_s"]}))
+                              "policy": info["policy"],
+                              "tenants": {t: {"home": v["home"], "devices": len(v["devices"]),
+                                              "swarm": v.get("swarm", 0)} for t, v in info["tenants"].items()},
+                              "up_s": info["up_s"], "swarm_up_s": info.get("swarm_up_s")}))
         elif a.cmd == "down":
             lab.down()
         elif a.cmd == "status":
             lab.load()
             devs = [lab.device_status(d) for d in lab.devices(a.tenant)]
+            swarms = {t: lab.swarm_counts(t) for t in lab.swarm_tenants() if a.tenant in (None, t)}
             if a.json:
-                print(json.dumps({"devices": devs}))
+                print(json.dumps({"devices": devs, "swarm": swarms}))
             else:
                 for d in devs:
                     print(f"{d['device']}: {d.get('backend_state')} id={d.get('id')} ips={','.join(d.get('ips', []))}")
+                for t, c in swarms.items():
+                    print(f"{t} swarm: {c['devices']} devices, {c['registered']} registered, {c['connected']} "
+                          f"connected, {c['needs_login']} asked to log in")
         elif a.cmd == "restart-node":
             s = lab.restart_node(a.cluster)
             log(f"node {a.cluster} restarted in {s:.2f} s")
