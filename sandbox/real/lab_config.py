@@ -58,8 +58,12 @@ class ConfigMixin:
             cfg["clusters"].append({
                 "id": c, "control_url": n["control_url"], "api_key_file": n["api_key_file"],
                 "backend": f"headscale-cluster{c}", "dsn_file": self.path("secrets", f"dsn_{c}"),
-                "cached_nodes": True,
+                "cached_nodes": True, "debug_url": self.debug_url(c),
                 "reload_command": me + ["--name", self.name, "--state-dir", self.dir, "restart-node", c]})
+            if self.policy_mode() == "file":  # lab_policy.py: headscale re-reads its policy file on SIGHUP
+                cfg["clusters"][-1].update({
+                    "policy_file": self.policy_file(c),
+                    "policy_reload_command": me + ["--name", self.name, "--state-dir", self.dir, "reload-policy", c]})
         if self.info["edge"] == "traefik":
             cfg["proxy"] = {"kind": "traefik-file", "traefik": {
                 "directory": self.path("traefik", "dynamic"), "api_url": f"http://{self.edge_ip()}:8081",

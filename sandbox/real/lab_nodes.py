@@ -77,7 +77,7 @@ class NodesMixin:
                          "postgres": {"host": self.path("pg"), "port": 5432, "name": f"hs{c}", "user": "postgres",
                                       "pass": "", "max_open_conns": 10, "max_idle_conns": 5}},
             "log": {"level": "info", "format": "text"},
-            "policy": {"mode": "file", "path": ""},
+            "policy": self.headscale_policy_config(c),  # lab_policy.py
             "dns": {"magic_dns": False, "override_local_dns": False, "nameservers": {"global": []}},
             "unix_socket": os.path.join(d, "headscale.sock"),
             "unix_socket_permission": "0770",

@@ -45,6 +45,7 @@ from lab_config import ConfigMixin  # noqa: E402
 from lab_devices import DevicesMixin  # noqa: E402
 from lab_edge import EdgeMixin  # noqa: E402
 from lab_nodes import PEERS_DIR, NodesMixin, peer_bin  # noqa: E402,F401 - PEERS_DIR: used by tests, demo
+from lab_policy import POLICY_KINDS, POLICY_MODES, PolicyMixin, check_policy_args  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 
@@ -53,7 +54,7 @@ def log(msg):
     labkit.log("reallab", msg)
 
 
-class Lab(NodesMixin, EdgeMixin, DevicesMixin, ConfigMixin, labkit.Lab):
+class Lab(NodesMixin, PolicyMixin, EdgeMixin, DevicesMixin, ConfigMixin, labkit.Lab):
     """One real-peer lab: prefix hr<name>, state <state>/lab.json (default /tmp/headshift-lab-hr<name>)."""
 
     def __init__(self, name, state_dir=None):
@@ -89,13 +90,17 @@ class Lab(NodesMixin, EdgeMixin, DevicesMixin, ConfigMixin, labkit.Lab):
         return p.pid
 
     # ---- up ----------------------------------------------------------------------------------------
-    def up(self, tenants, devices, clusters, edge, noise_mismatch=False):
+    def up(self, tenants, devices, clusters, edge, noise_mismatch=False, policy="per-user", policy_mode="file",
+           tagged=1):
+        """policy / policy_mode: lab_policy.py (tenants isolated per user by default, policy files + SIGHUP);
+        tagged: the first `tagged` tenants get a tagged server <t>-srv."""
+        check_policy_args(policy, policy_mode)
         self.begin(replace=True, subdirs=("logs", "secrets", "pg", "traefik/dynamic", "devices"))
         os.chmod(self.path("secrets"), 0o700)
         names = [f"hs{chr(ord('a') + i)}" for i in range(tenants)]
         self.info = {"name": self.name, "prefix": self.prefix, "dir": self.dir, "edge": edge, "clusters": clusters,
                      "edge_ip": self.edge_ip(), "tenants": {}, "nodes": {}, "namespaces": [], "pids": {},
-                     "started": time.time()}
+                     "started": time.time(), "policy": {"kind": policy, "mode": policy_mode}}
         self.save()
         t0 = time.monotonic()
         self._network(names)
@@ -110,6 +115,12 @@ class Lab(NodesMixin, EdgeMixin, DevicesMixin, ConfigMixin, labkit.Lab):
         self._edge(names, clusters)
         for i, t in enumerate(names):
             self._tenant(i, t, clusters[i % len(clusters)], devices)
+            if i < tagged:
+                self.info["tenants"][t].update({"tagged": True, "tags": [f"tag:{t}-srv"]})
+        # The policies name the users (created above) and own the tags the tagged keys carry (below).
+        self.apply_lab_policies()
+        for t in self.tagged_tenants():
+            self._tagged_server(t)
         self._write_headshift_config(names, clusters)
         self._route_tenants(names)
         self._start_devices(names)
@@ -153,6 +164,11 @@ def main():
     u.add_argument("--clusters", default="3,4")
     u.add_argument("--edge", choices=["traefik", "haproxy"], default="traefik")
     u.add_argument("--noise-mismatch", action="store_true", help="clusters after the first get another Noise key")
+    u.add_argument("--policy", choices=POLICY_KINDS, default="per-user",
+                   help="how the nodes' ACL policies keep tenants apart (default: per-user rules)")
+    u.add_argument("--policy-mode", choices=POLICY_MODES, default="file",
+                   help="file: policy files + SIGHUP (default); database: headscale policy set")
+    u.add_argument("--tagged", type=int, default=1, help="the first N tenants get a tagged server <t>-srv")
     sub.add_parser("down")
     s = sub.add_parser("status")
     s.add_argument("--json", action="store_true")
@@ -163,6 +179,8 @@ def main():
     st.add_argument("cluster")
     sn = sub.add_parser("start-node")
     sn.add_argument("cluster")
+    rp = sub.add_parser("reload-policy", help="SIGHUP to a node's headscale (its policy_reload_command)")
+    rp.add_argument("cluster")
     a = ap.parse_args()
     lab = Lab(a.name, a.state_dir)
     try:
@@ -173,7 +191,10 @@ def main():
             if not 1 <= a.tenants <= 26 or not 1 <= a.devices <= 200:
                 raise LabError("--tenants 1..26, --devices 1..200")
             try:
-                info = lab.up(a.tenants, a.devices, clusters, a.edge, a.noise_mismatch)
+                if not 0 <= a.tagged <= a.tenants:
+                    raise LabError("--tagged 0..--tenants")
+                info = lab.up(a.tenants, a.devices, clusters, a.edge, a.noise_mismatch, a.policy, a.policy_mode,
+                              a.tagged)
             except BaseException:
                 keep = lab.logs_keep_dir()
                 log(f"up failed: taking down what was made (logs kept in {keep})")
@@ -203,6 +224,8 @@ def main():
             log(f"node {a.cluster} restarted in {s:.2f} s")
         elif a.cmd == "stop-node":
             lab.stop_node(a.cluster)
+        elif a.cmd == "reload-policy":
+            lab.reload_policy(a.cluster)
         elif a.cmd == "start-node":
             lab.load()
             lab.start_node(a.cluster)
