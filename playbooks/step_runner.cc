@@ -222,6 +222,9 @@ std::vector<const MigrationStep*> StepRunner::UndoOrder(const MigrationRun& run)
 
 Status StepRunner::Rollback(MigrationRun& run, const std::string& reason) {
   HS_RETURN_IF_ERROR(CheckLock(run, "rollback"));
+  // A step that failed half-way is journaled (started, failed) but not yet in run.rec: its undo must
+  // run too (the policy step may have written the target's policy before its read-back failed).
+  Refresh(run);
   migrate::Journal& journal = run.env.mover->journal();
   json details{{"reason", reason}};
   auto t0 = MigrationClock::now();

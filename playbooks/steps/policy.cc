@@ -26,6 +26,13 @@ PolicyRecord RecordFrom(const json& j) {
   return r;
 }
 
+// The step's details as journaled now: StartStep writes them to the journal only, and a rollback
+// after this step failed half-way must still find the previous policy.
+json JournaledDetails(MigrationRun& run) {
+  auto rec = run.env.mover->journal().Get(run.rec.id);
+  return rec.ok() ? StepDetails(*rec, "policy") : StepDetails(run.rec, "policy");
+}
+
 // Before anything is written: the target's policy as it is (kept from an earlier start of this step).
 json StartDetails(MigrationRun& run) {
   json earlier = StepDetails(run.rec, "policy");
@@ -37,7 +44,7 @@ json StartDetails(MigrationRun& run) {
 
 StatusOr<json> Run(MigrationRun& run) {
   const std::string &tenant = run.ref.tenant, &from = run.ref.from, &to = run.ref.to;
-  json started = StepDetails(run.rec, "policy");
+  json started = JournaledDetails(run);
   auto plan = PlanPolicyMove(run.env, tenant, from, to);
   if (!plan.ok()) return plan.status();
   run.rep.policy = plan->ToJson(from, to);
@@ -71,7 +78,7 @@ StatusOr<json> Run(MigrationRun& run) {
 
 // Rollback: the target's policy as it was before this step (no policy stays no policy).
 Status Undo(MigrationRun& run, json& details) {
-  json started = StepDetails(run.rec, "policy");
+  json started = JournaledDetails(run);
   if (!started.contains("previous_target")) return Status::Ok();  // nothing was written
   PolicyRecord prev = RecordFrom(started["previous_target"]);
   auto now = ReadPolicy(run.env, run.ref.to);
