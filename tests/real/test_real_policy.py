@@ -25,9 +25,9 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import observe  # noqa: E402  (sandbox/real, put on the path by test_real_migration)
+from test_real_migration import HEADSHIFT, RealPeerLab, hs, js  # noqa: E402  (puts sandbox/real on the path)
+import observe  # noqa: E402
 from observed_move import observed_move  # noqa: E402
-from test_real_migration import HEADSHIFT, RealPeerLab, hs, js  # noqa: E402
 
 
 class PolicyLab(RealPeerLab):
