@@ -148,6 +148,8 @@ class PolicyLab(RealPeerLab):
         tn = report.get("tailnet") or {}
         self.assertTrue(tn.get("checked"), f"tailnet not compared: {tn}")
         self.assertEqual(tn.get("differences"), 0, tn)
+        sys.stderr.write(f"\n[policy lab {self.POLICY_MODE}] move: timings_ms {json.dumps(report.get('timings_ms'))}; "
+                         f"tailnet {json.dumps(tn)}; ghosts {json.dumps(report.get('ghosts'))}\n")
         self.assertIn("hsa-srv", res["online_on_target"], "the tagged server is not served by node 4")
         self.assert_policy_on("hsa", "4")
         self.assert_tailnet("hsa", "4")
