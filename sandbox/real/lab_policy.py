@@ -31,10 +31,10 @@ DEBUG_PORT = 9090
 class PolicyMixin:
     # ---- configuration -----------------------------------------------------------------------------
     def policy_kind(self):
-        return self.info.get("policy", {}).get("kind", "none")
+        return self.info.get("acl_policy", {}).get("kind", "none")
 
     def policy_mode(self):
-        return self.info.get("policy", {}).get("mode", "file")
+        return self.info.get("acl_policy", {}).get("mode", "file")
 
     def policy_file(self, c):
         return self.path(f"hs{c}", "policy.json")

@@ -100,7 +100,7 @@ class Lab(NodesMixin, PolicyMixin, EdgeMixin, DevicesMixin, ConfigMixin, labkit.
         names = [f"hs{chr(ord('a') + i)}" for i in range(tenants)]
         self.info = {"name": self.name, "prefix": self.prefix, "dir": self.dir, "edge": edge, "clusters": clusters,
                      "edge_ip": self.edge_ip(), "tenants": {}, "nodes": {}, "namespaces": [], "pids": {},
-                     "started": time.time(), "policy": {"kind": policy, "mode": policy_mode}}
+                     "started": time.time(), "acl_policy": {"kind": policy, "mode": policy_mode}}
         self.save()
         t0 = time.monotonic()
         self._network(names)
