@@ -7,8 +7,8 @@ Asserted from the devices (`tailscale status --json` peers, TSMP pings through W
 (their API, GET /api/v1/policy, their database): the move keeps the tenant's tailnet (its tagged server
 included, served by the target), other tenants see none of its devices, a rule mixing two tenants is refused
 with nothing changed, a rollback after the cut restores both policies exactly, no node keeps a ghost of the
-tenant, and a move back works. One lab per suite: PolicyFileMigration (policy files + SIGHUP) and
-PolicyDatabaseMigration (policy.mode database, SetPolicy).
+tenant, and a move back works. One lab per suite: PolicyFileMigration (policy files + SIGHUP),
+PolicyDatabaseMigration (policy.mode database, SetPolicy) and PolicySelfMigration (autogroup:self).
 
 Run: flock /tmp/headshift-lab.lock ctest -L real (or python3 -m unittest -v test_real_policy in tests/real).
 """
@@ -200,6 +200,19 @@ class PolicyDatabaseMigration(PolicyLab):
     # beyond ApplyPolicy, which the move and the rollback in file mode, and this move, exercise.
     test_2_mixed_rule_is_refused_and_nothing_changes = None
     test_4_rollback_after_cut_restores_policies_and_tailnet = None
+
+
+class PolicySelfMigration(PolicyLab):
+    """autogroup:self on both nodes (generic: nothing of it moves, the target must carry it identically), hsa's
+    tag rules per tenant. The move must keep the tailnet although headscale's global filter, which the
+    tailnet step compares, holds none of the autogroup:self grants: the devices are the proof here."""
+    NAME = "rps"
+    POLICY = "autogroup-self"
+    POLICY_MODE = "database"
+    TENANTS = 2
+    test_2_mixed_rule_is_refused_and_nothing_changes = None
+    test_4_rollback_after_cut_restores_policies_and_tailnet = None
+    test_5_move_back_is_served_from_fresh_rows = None
 
 
 del PolicyLab  # only its subclasses run
