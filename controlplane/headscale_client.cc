@@ -136,8 +136,11 @@ Status HeadscaleClient::DeleteNode(const std::string& id) {
                           "create one with `headscale apikeys create` and point api_key_file at it");
   }
   if (r->status == 200) return Status::Ok();
+  // Already gone: headscale's own "not found" (a gRPC-gateway JSON error), not a server without the route.
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  bool gateway_error = !j.is_discarded() && j.is_object() && j.contains("message");
   std::string msg = ApiError(r->body);
-  if (r->status == 404 || msg.find("not found") != std::string::npos) return Status::Ok();  // already gone
+  if (gateway_error && msg.find("not found") != std::string::npos) return Status::Ok();
   return Status::Failed(base_url_ + "/api/v1/node/" + id + " (DELETE) answered HTTP " + std::to_string(r->status) +
                         ": " + msg);
 }

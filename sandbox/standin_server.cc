@@ -259,6 +259,33 @@ void StandinServer::Impl::HandleHttp(Conn& c, const HttpRequest& req) {
     c.state = State::kAwaitMap;
     return;
   }
+  // DELETE /api/v1/node/{id}, as headscale's DeleteNode: the node leaves the in-memory cache (cached
+  // mode, like the NodeStore); its row is the database's business (headshift deletes it itself). An id
+  // not cached answers headscale's gRPC-gateway NotFound shape.
+  if (req.path.rfind("/api/v1/node/", 0) == 0 && req.method == "DELETE") {
+    if (req.Header("authorization") != "Bearer " + opt_.api_key || opt_.api_key.empty()) {
+      SendAndClose(c, HttpResponse(401, "Unauthorized", "text/plain", "Unauthorized"));
+      return;
+    }
+    std::string id = req.path.substr(std::string("/api/v1/node/").size());
+    bool found = false;
+    if (cache_) {
+      std::vector<StandinNode> kept;
+      for (const auto& [k, v] : *cache_) {
+        for (const auto& n : v) {
+          if (std::to_string(n.id) == id) found = true;
+          else kept.push_back(n);
+        }
+      }
+      if (found) cache_ = BuildCache(std::move(kept));
+    }
+    if (!found) {
+      SendAndClose(c, HttpResponse(404, "Not Found", "application/json", R"({"code":5,"message":"node not found"})"));
+    } else {
+      SendAndClose(c, HttpResponse(200, "OK", "application/json", "{}"));
+    }
+    return;
+  }
   if (req.path == "/api/v1/node") {
     if (req.Header("authorization") != "Bearer " + opt_.api_key || opt_.api_key.empty()) {
       SendAndClose(c, HttpResponse(401, "Unauthorized", "text/plain", "Unauthorized"));
