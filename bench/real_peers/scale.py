@@ -117,7 +117,7 @@ def lab_up(args):
     sizes = {t: args.swarm for t in names}
     sizes["hsa"] = args.moved_swarm or args.swarm
     try:
-        lab.up(args.tenants, args.devices, ["3", "4"], "traefik", swarm=sizes, policy=args.policy,
+        lab.up(args.tenants, args.devices, ["3", "4"], "traefik", swarm=sizes, policy=args.policy, tagged=0,
                swarm_concurrency=args.swarm_concurrency, swarm_timeout=args.up_timeout)
     except BaseException:
         lab.down(quiet=True)

@@ -48,7 +48,10 @@ def main():
         print(f"  real peers: headscale {v['headscale']}, tailscale {v['tailscale']}, Traefik {v['traefik']}"
               f" (lab up in {info['up_s']} s)")
         for t, ti in info["tenants"].items():
-            print(f"  {t}: {len(ti['devices'])} devices registered on node {ti['home']} from {ti['address']}")
+            tagged = f" (tagged server {', '.join(ti['tagged_devices'])})" if ti.get("tagged_devices") else ""
+            print(f"  {t}: {len(ti['devices'])} devices registered on node {ti['home']} from {ti['address']}{tagged}")
+        print(f"  tenants kept apart by the nodes' ACL policies ({lab.policy_kind()}, {lab.policy_mode()} mode); "
+              f"hsb-1 sees {len(set(lab.device_peers('hsb-1')) & set(lab.devices('hsa')))} of hsa's devices")
 
         say("where each tenant lives (the proxy's routes)")
         hs(lab, "route", "show")
@@ -73,6 +76,21 @@ def main():
             print(f"  node 4 was restarted to load the rows (headscale >= 0.27): "
                   f"{tr.get('devices_reconnecting')} devices of other tenants reconnected, as reported beforehand")
 
+        pol = r.get("policy") or {}
+        for side in ("target", "source"):
+            d = (pol.get(side) or {})
+            if d.get("diff"):
+                print(f"  ACL policy of node {d.get('cluster')} ({d.get('mode')} mode):")
+                for line in d["diff"][:12]:
+                    print(f"    {line}")
+        tn = r.get("tailnet") or {}
+        print(f"  tailnet on node 4: " + (f"same packet filter as on node 3 for hsa's {tn.get('addresses')} "
+                                           f"addresses ({tn.get('differences')} differences)" if tn.get("checked")
+                                           else f"not compared ({tn.get('reason')})"))
+        g = r.get("ghosts") or {}
+        print(f"  stale entries of hsa removed from node 3's memory: {g.get('deleted', 0)}; node 3 now lists "
+              f"{sum(1 for n in lab.node_api('3', '/api/v1/node')['nodes'] if (n.get('givenName') or '') in set(lab.devices('hsa')))} of them")
+
         say("what the devices saw (tailscaled logs, tailscale status --json, WireGuard probes)")
         for t, s in res["tenants"].items():
             iv = s["interruption_ms"]
@@ -87,6 +105,9 @@ def main():
                       f"disconnected {len(s['disconnected'])}{why}, re-authentications {len(s['reauth'])}")
         print(f"  new registrations on either node: {len(res['registrations'])}; total time "
               f"{res['elapsed_ms'] / 1000:.1f} s")
+        hsa = lab.devices("hsa")
+        print(f"  hsa's devices still see each other: {all(set(hsa) - {d} <= set(lab.device_peers(d)) for d in hsa)}; "
+              f"hsb-1 (now on the same node) sees {len(set(lab.device_peers('hsb-1')) & set(hsa))} of them")
         print("\nhsa's devices now talk to node 4 through the new route with their existing node keys and ids.")
         return 0
     finally:

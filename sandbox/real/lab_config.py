@@ -24,14 +24,18 @@ class ConfigMixin:
                 raise LabError(f"headshift route set {t} {home} --create failed: {p.stderr.strip()[-500:]}")
 
     def headshift_config_for_routes(self):
-        """The lab's config; while this headshift build lacks `database.cluster_column`, a copy without it
-        (routes need only the proxy section)."""
+        """The lab's config; while this headshift build lacks a key the lab writes (`database.cluster_column`,
+        `clusters[].debug_url|policy_file|policy_reload_command`), a copy without them (routes need only the
+        proxy section)."""
         p = run([self.headshift_bin(), "--config", self.path("headshift.yaml"), "route", "show"], check=False)
-        if "cluster_column" not in (p.stderr + p.stdout):
+        if "unknown key" not in (p.stderr + p.stdout):
             return self.path("headshift.yaml")
         with open(self.path("headshift.yaml")) as f:
             cfg = yaml.safe_load(f)
         cfg["database"].pop("cluster_column", None)
+        for c in cfg["clusters"]:
+            for k in ("debug_url", "policy_file", "policy_reload_command"):
+                c.pop(k, None)
         with open(self.path("headshift-routes.yaml"), "w") as f:
             yaml.safe_dump(cfg, f, sort_keys=False)
         return self.path("headshift-routes.yaml")
@@ -58,8 +62,12 @@ class ConfigMixin:
             cfg["clusters"].append({
                 "id": c, "control_url": n["control_url"], "api_key_file": n["api_key_file"],
                 "backend": f"headscale-cluster{c}", "dsn_file": self.path("secrets", f"dsn_{c}"),
-                "cached_nodes": True,
+                "cached_nodes": True, "debug_url": self.debug_url(c),
                 "reload_command": me + ["--name", self.name, "--state-dir", self.dir, "restart-node", c]})
+            if self.policy_mode() == "file":  # lab_policy.py: headscale re-reads its policy file on SIGHUP
+                cfg["clusters"][-1].update({
+                    "policy_file": self.policy_file(c),
+                    "policy_reload_command": me + ["--name", self.name, "--state-dir", self.dir, "reload-policy", c]})
         if self.info["edge"] == "traefik":
             cfg["proxy"] = {"kind": "traefik-file", "traefik": {
                 "directory": self.path("traefik", "dynamic"), "api_url": f"http://{self.edge_ip()}:8081",

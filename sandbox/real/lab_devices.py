@@ -49,7 +49,7 @@ class DevicesMixin:
         key = json.loads(out)["key"]
         self.info["tenants"][t] = {"home": c, "ns": self.ns(f"t-{t}"), "address": f"198.18.{i}.2",
                                    "host": f"{t}.demo.com", "authkey_file": self._secret(f"authkey_{t}", key),
-                                   "devices": [f"{t}-{k + 1}" for k in range(devices)]}
+                                   "devices": [f"{t}-{k + 1}" for k in range(devices)], "user_id": uid}
         self.save()
 
 
@@ -72,23 +72,22 @@ class DevicesMixin:
                                 "SSL_CERT_FILE": self.info["tls"]["ca"]})
         for t in tenants:
             tinfo = self.info["tenants"][t]
-            with open(tinfo["authkey_file"]) as f:
-                key = f.read().strip()
             procs = []
             for dev in tinfo["devices"]:
+                # A tagged server registers with its own tagged key (lab_policy.py).
+                keyfile = tinfo.get("authkeys", {}).get(dev, tinfo["authkey_file"])
                 sock = self.path("devices", dev, "tailscaled.sock")
                 wait_for(f"tailscaled {dev} socket", lambda: os.path.exists(sock), 30)
                 # --authkey=file:PATH keeps the key off the command line.
                 procs.append((dev, subprocess.Popen(
                     ["ip", "netns", "exec", tinfo["ns"], peer_bin("tailscale"), f"--socket={sock}", "up",
-                     f"--login-server=http://{tinfo['host']}", f"--auth-key=file:{tinfo['authkey_file']}",
+                     f"--login-server=http://{tinfo['host']}", f"--auth-key=file:{keyfile}",
                      f"--hostname={dev}", "--accept-dns=false", "--timeout=60s"],
                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
             for dev, p in procs:
                 out, _ = p.communicate(timeout=90)
                 if p.returncode != 0:
                     raise LabError(f"tailscale up on {dev} failed (exit {p.returncode}): {out.strip()[-500:]}")
-            del key
 
     # ---- device views ------------------------------------------------------------------------------
     def tailscale_bin(self):

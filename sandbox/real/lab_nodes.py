@@ -77,7 +77,7 @@ class NodesMixin:
                          "postgres": {"host": self.path("pg"), "port": 5432, "name": f"hs{c}", "user": "postgres",
                                       "pass": "", "max_open_conns": 10, "max_idle_conns": 5}},
             "log": {"level": "info", "format": "text"},
-            "policy": {"mode": "file", "path": self.info.get("policy_file", "")},
+            "policy": self.headscale_policy_config(c),  # lab_policy.py
             "dns": {"magic_dns": False, "override_local_dns": False, "nameservers": {"global": []}},
             "unix_socket": os.path.join(d, "headscale.sock"),
             "unix_socket_permission": "0770",
@@ -113,8 +113,11 @@ class NodesMixin:
 
     def start_node(self, c):
         n = self.info["nodes"][c]
+        # headscale's debug listener lets private sources in, but each endpoint is also tsweb.Protected
+        # (loopback and tailnet addresses only; tailscale.com/tsweb AllowDebugAccess): headshift reads it from
+        # the root namespace's end of the lab veth (10.<B>.255.1), so that /30 is trusted.
         self.spawn(f"headscale-{c}", [peer_bin("headscale"), "-c", n["config"], "serve"], netns=self.ns("dc"),
-                   log_name=f"headscale-{c}")
+                   log_name=f"headscale-{c}", env={"TS_DEBUG_TRUSTED_CIDRS": f"10.{self.octet()}.255.0/30"})
         wait_for(f"headscale node {c}", lambda: http_get(n["control_url"] + "/health")[0] == 200, 30)
 
     def restart_node(self, c):

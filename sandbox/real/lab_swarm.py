@@ -24,15 +24,12 @@ got a peer change per registration). With swarm devices seeing no peer, one node
 (tests/real/test_real_scale.py). So the scale lab measures the control sessions, not peer fan-out.
 
 A mixin of reallab.Lab (needs self.info, self.path, self.ledger, self.save)."""
-import json
-import os
 import time
 
 from labkit import LabError
 from labkit.processes import start_time
 from swarm import Swarm, SwarmError, SwarmWatch  # noqa: F401 - SwarmWatch: the lab's users import it here
 
-POLICIES = ("per-user", "probes", "none")
 # Matches no node: every device alone (the tailscaled register under it before the `probes` policy).
 ISOLATED = {"hosts": {"nobody": "192.0.2.1/32"}, "acls": [{"action": "accept", "src": ["nobody"],
                                                             "dst": ["nobody:*"]}]}
@@ -53,43 +50,6 @@ def probes_policy(probes):
 
 
 class SwarmMixin:
-    # ---- policy ------------------------------------------------------------------------------------
-    def _write_policy(self, tenants, policy):
-        """The policy file every node loads ('' for none: headscale's allow-all)."""
-        if policy not in POLICIES:
-            raise LabError(f"--policy {policy!r}: use one of {', '.join(POLICIES)}")
-        self.info["policy"] = policy
-        if policy == "none":
-            self.info["policy_file"] = ""
-            return ""
-        path = self.path("policy.json")
-        with open(path, "w") as f:
-            json.dump(per_user_policy(tenants) if policy == "per-user" else ISOLATED, f, indent=1)
-        self.info["policy_file"] = path
-        self.save()
-        return path
-
-    def _apply_probes_policy(self):
-        """`probes`: the policy naming each tenant's tailscaled by address, loaded by restarting every node
-        (only the tailscaled are on them yet); returns once they are online again."""
-        if self.info.get("policy") != "probes":
-            return
-        probes = {}
-        for t, ti in self.info["tenants"].items():
-            probes[t] = {}
-            for d in ti["devices"]:
-                v4 = [ip for ip in self.device_status(d).get("ips", []) if "." in ip]
-                if not v4:
-                    raise LabError(f"device {d} has no tailnet IPv4 address for the probes policy")
-                probes[t][d] = v4[0]
-        tmp = self.info["policy_file"] + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(probes_policy(probes), f, indent=1)
-        os.replace(tmp, self.info["policy_file"])
-        for c in self.info["nodes"]:
-            self.restart_node(c)
-        self.wait_online(timeout=120)
-
     # ---- swarms ------------------------------------------------------------------------------------
     def swarm_dir(self, t):
         return self.path("swarm", t)

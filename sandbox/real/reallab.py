@@ -48,6 +48,7 @@ from lab_config import ConfigMixin  # noqa: E402
 from lab_devices import DevicesMixin  # noqa: E402
 from lab_edge import EdgeMixin  # noqa: E402
 from lab_nodes import PEERS_DIR, NodesMixin, peer_bin  # noqa: E402,F401 - PEERS_DIR: used by tests, demo
+from lab_policy import POLICY_KINDS, POLICY_MODES, PolicyMixin, check_policy_args  # noqa: E402
 from lab_swarm import SwarmMixin  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -57,7 +58,7 @@ def log(msg):
     labkit.log("reallab", msg)
 
 
-class Lab(NodesMixin, EdgeMixin, DevicesMixin, SwarmMixin, ConfigMixin, labkit.Lab):
+class Lab(NodesMixin, PolicyMixin, EdgeMixin, DevicesMixin, SwarmMixin, ConfigMixin, labkit.Lab):
     """One real-peer lab: prefix hr<name>, state <state>/lab.json (default /tmp/headshift-lab-hr<name>)."""
 
     def __init__(self, name, state_dir=None):
@@ -93,22 +94,24 @@ class Lab(NodesMixin, EdgeMixin, DevicesMixin, SwarmMixin, ConfigMixin, labkit.L
         return p.pid
 
     # ---- up ----------------------------------------------------------------------------------------
-    def up(self, tenants, devices, clusters, edge, noise_mismatch=False, swarm=0, policy="none",
-           swarm_concurrency=20, swarm_timeout=900):
-        """swarm: swarm devices per tenant (lab_swarm.py), started once the tailscaled are Running; up waits
-        until each has its netmap. policy: per-user (each tenant sees only itself) or none (allow-all)."""
+    def up(self, tenants, devices, clusters, edge, noise_mismatch=False, policy="per-user", policy_mode="file",
+           tagged=1, swarm=0, swarm_concurrency=20, swarm_timeout=900):
+        """policy / policy_mode: lab_policy.py (tenants isolated per user by default, policy files + SIGHUP;
+        `probes` for swarm labs); tagged: the first `tagged` tenants get a tagged server <t>-srv; swarm: swarm
+        devices per tenant (lab_swarm.py), started once the tailscaled are Running; up waits until each has
+        its netmap."""
+        check_policy_args(policy, policy_mode)
         self.begin(replace=True, subdirs=("logs", "secrets", "pg", "traefik/dynamic", "devices", "swarm"))
         os.chmod(self.path("secrets"), 0o700)
         names = [f"hs{chr(ord('a') + i)}" for i in range(tenants)]
         self.info = {"name": self.name, "prefix": self.prefix, "dir": self.dir, "edge": edge, "clusters": clusters,
                      "edge_ip": self.edge_ip(), "tenants": {}, "nodes": {}, "namespaces": [], "pids": {},
-                     "started": time.time()}
+                     "started": time.time(), "acl_policy": {"kind": policy, "mode": policy_mode}}
         self.save()
         t0 = time.monotonic()
         self._network(names)
         self._postgres(clusters)
         self._tls(names)
-        self._write_policy(names, policy)
         self._derper()
         for i, c in enumerate(clusters):
             key = self.path("secrets", "noise_private.key")
@@ -118,11 +121,17 @@ class Lab(NodesMixin, EdgeMixin, DevicesMixin, SwarmMixin, ConfigMixin, labkit.L
         self._edge(names, clusters)
         for i, t in enumerate(names):
             self._tenant(i, t, clusters[i % len(clusters)], devices)
+            if i < tagged:
+                self.info["tenants"][t].update({"tagged": True, "tags": [f"tag:{t}-srv"]})
+        # The policies name the users (created above) and own the tags the tagged keys carry (below).
+        self.apply_lab_policies()
+        for t in self.tagged_tenants():
+            self._tagged_server(t)
         self._write_headshift_config(names, clusters)
         self._route_tenants(names)
         self._start_devices(names)
         self.wait_running()
-        self._apply_probes_policy()
+        self.apply_probes_policy()  # `probes` names the tailscaled by their tailnet addresses: known only now
         if swarm:
             t1 = time.monotonic()
             self._start_swarms(names, swarm, swarm_concurrency)
@@ -172,10 +181,13 @@ def main():
                    help="another swarm size for one tenant, e.g. hsa=500 (repeatable)")
     u.add_argument("--swarm-concurrency", type=int, default=20,
                    help="per tenant: swarm devices registering at once (default 20)")
-    u.add_argument("--policy", choices=["per-user", "probes", "none"],
-                   help="per-user: each tenant sees only its own devices; probes: a tenant's tailscaled see "
-                        "each other, swarm devices no peer (lab_swarm.py: why); none: allow-all (default: probes "
-                        "with --swarm, else none)")
+    u.add_argument("--policy", choices=POLICY_KINDS,
+                   help="how the nodes' ACL policies keep tenants apart: per-user rules (default), autogroup-self, "
+                        "probes (a tenant's tailscaled see each other, swarm devices no peer: the default with "
+                        "--swarm, lab_swarm.py says why) or none (allow-all)")
+    u.add_argument("--policy-mode", choices=POLICY_MODES, default="file",
+                   help="file: policy files + SIGHUP (default); database: headscale policy set")
+    u.add_argument("--tagged", type=int, default=1, help="the first N tenants get a tagged server <t>-srv")
     sub.add_parser("down")
     s = sub.add_parser("status")
     s.add_argument("--json", action="store_true")
@@ -186,6 +198,8 @@ def main():
     st.add_argument("cluster")
     sn = sub.add_parser("start-node")
     sn.add_argument("cluster")
+    rp = sub.add_parser("reload-policy", help="SIGHUP to a node's headscale (its policy_reload_command)")
+    rp.add_argument("cluster")
     a = ap.parse_args()
     lab = Lab(a.name, a.state_dir)
     try:
@@ -207,9 +221,12 @@ def main():
                         raise LabError(f"--swarm-size {item!r}: use TENANT=N with a tenant of this lab "
                                        f"({names[0]}..{names[-1]}) and N 0..20000")
                     swarm[t] = int(n)
-            policy = a.policy or ("probes" if swarm else "none")
+            policy = a.policy or ("probes" if swarm else "per-user")
+            if not 0 <= a.tagged <= a.tenants:
+                raise LabError("--tagged 0..--tenants")
             try:
-                info = lab.up(a.tenants, a.devices, clusters, a.edge, a.noise_mismatch, swarm=swarm, policy=policy,
+                info = lab.up(a.tenants, a.devices, clusters, a.edge, a.noise_mismatch, policy=policy,
+                              policy_mode=a.policy_mode, tagged=a.tagged, swarm=swarm,
                               swarm_concurrency=a.swarm_concurrency)
             except BaseException:
                 keep = lab.logs_keep_dir()
@@ -223,7 +240,7 @@ def main():
                     log(str(e))
                 raise
             print(json.dumps({"name": lab.name, "dir": lab.dir, "config": info["config"], "edge": info["edge"],
-                              "policy": info["policy"],
+                              "policy": info["acl_policy"],
                               "tenants": {t: {"home": v["home"], "devices": len(v["devices"]),
                                               "swarm": v.get("swarm", 0)} for t, v in info["tenants"].items()},
                               "up_s": info["up_s"], "swarm_up_s": info.get("swarm_up_s")}))
@@ -246,6 +263,8 @@ def main():
             log(f"node {a.cluster} restarted in {s:.2f} s")
         elif a.cmd == "stop-node":
             lab.stop_node(a.cluster)
+        elif a.cmd == "reload-policy":
+            lab.reload_policy(a.cluster)
         elif a.cmd == "start-node":
             lab.load()
             lab.start_node(a.cluster)

@@ -53,7 +53,7 @@ class RealScale(unittest.TestCase):
                         if not os.access(os.path.join(reallab.PEERS_DIR, "bin", p), os.X_OK)]:
             raise unittest.SkipTest(f"real peer {missing} not installed: run scripts/setup-peers")
         cls.lab = reallab.Lab("rs")
-        cls.lab.up(3, 2, ["3", "4"], "traefik", swarm=SWARM, policy="per-user")
+        cls.lab.up(3, 2, ["3", "4"], "traefik", swarm=SWARM, policy="per-user", tagged=0)
 
     @classmethod
     def tearDownClass(cls):
