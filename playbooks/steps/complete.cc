@@ -29,7 +29,10 @@ StatusOr<json> Run(MigrationRun& run) {
   if (!moved.ok()) return moved.status();
   std::set<std::string> keys;
   for (const auto& n : *moved) keys.insert(n.node_key);
-  auto ghosts = RemoveGhosts(run.env, from, keys, std::chrono::milliseconds(run.env.config.timeouts.reconnect_ms));
+  // Devices the target serves online now are not connected to the source, whatever its grace says.
+  std::set<std::string> on_target = OnlineNodeKeys(run.env, to, tenant, *moved);
+  auto ghosts = RemoveGhosts(run.env, from, keys, on_target,
+                             std::chrono::milliseconds(run.env.config.timeouts.reconnect_ms));
   if (!ghosts.ok()) return ghosts.status();
   json g = ghosts->ToJson();
   g["cluster"] = from;

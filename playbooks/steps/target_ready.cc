@@ -155,7 +155,9 @@ Status Undo(MigrationRun& run, json& details) {
   if (!nodes.ok()) return nodes.status();
   std::set<std::string> keys;
   for (const auto& n : *nodes) keys.insert(n.node_key);
-  auto ghosts = RemoveGhosts(run.env, run.ref.to, keys, std::chrono::milliseconds(run.env.config.timeouts.reconnect_ms));
+  std::set<std::string> on_source = OnlineNodeKeys(run.env, run.ref.from, run.ref.tenant, *nodes);
+  auto ghosts = RemoveGhosts(run.env, run.ref.to, keys, on_source,
+                             std::chrono::milliseconds(run.env.config.timeouts.reconnect_ms));
   if (!ghosts.ok()) return ghosts.status();
   json g = ghosts->ToJson();
   g["cluster"] = run.ref.to;
