@@ -440,50 +440,6 @@ std::string Config::ClusterIds() const {
   return out;
 }
 
-namespace {
-StatusOr<std::string> ReadSecret(const SecretRef& ref, const std::string& what);
-}  // namespace
-
-StatusOr<std::string> ResolveSecret(const SecretRef& ref, const std::string& what) {
-  auto v = ReadSecret(ref, what);
-  if (v.ok()) RegisterSecret(*v);
-  return v;
-}
-
-StatusOr<std::string> ResolveDsn(const SecretRef& ref, const std::string& what) {
-  auto v = ReadSecret(ref, what);
-  if (v.ok()) RegisterDsnSecrets(*v);
-  return v;
-}
-
-namespace {
-StatusOr<std::string> ReadSecret(const SecretRef& ref, const std::string& what) {
-  std::string value;
-  if (!ref.env.empty()) {
-    const char* v = std::getenv(ref.env.c_str());
-    if (!v || !*v) {
-      return Status::BadInput(what + ": environment variable $" + ref.env + " is not set",
-                              "export " + ref.env + "=... or use a *_file setting");
-    }
-    value = v;
-  } else if (!ref.file.empty()) {
-    std::ifstream in(ref.file);
-    if (!in) {
-      return Status::BadInput(what + ": cannot read secret file " + ref.file,
-                              "create it (mode 0600) or fix the path in the config");
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    value = ss.str();
-    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
-    if (value.empty()) return Status::BadInput(what + ": secret file " + ref.file + " is empty");
-  } else {
-    return Status::BadInput(what + ": no secret configured");
-  }
-  return value;
-}
-}  // namespace
-
 StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& origin) {
   try {
     YAML::Node root = YAML::Load(yaml_text);

@@ -16,7 +16,7 @@ import re
 import threading
 import time
 
-from swarm_records import SwarmWatch  # noqa: F401 - re-exported: the swarm devices' DeviceLogWatch
+from swarm_records import SwarmWatch, percentiles  # noqa: F401 - SwarmWatch re-exported: the swarm devices' DeviceLogWatch
 
 _POLL_ERROR = re.compile(r"control: PollNetMap: (?!stream=)(.*)$")
 _NETMAP = "control: mapRoutine: netmap received"
@@ -121,16 +121,6 @@ class DeviceLogWatch:
         return {"devices": len(devices), "disconnected": sorted(disconnected), "reconnected_within": len(inter),
                 "unrecovered": sorted(set(unrecovered)), "reauth": sorted(reauth),
                 "interruption_ms": percentiles(inter)}
-
-
-def percentiles(values):
-    if not values:
-        return {"n": 0, "p50": None, "p99": None, "max": None}
-    v = sorted(values)
-
-    def pick(q):
-        return round(v[min(len(v) - 1, int(round(q * (len(v) - 1))))], 1)
-    return {"n": len(v), "p50": pick(0.5), "p99": pick(0.99), "max": round(v[-1], 1)}
 
 
 class DataProbe:
