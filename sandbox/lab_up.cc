@@ -174,6 +174,9 @@ StatusOr<LabInfo> LabBuilder::Up() {
   if (st.ok()) st = Step("fleet", [this] { return StartFleet(); });
   if (st.ok()) st = Step("config", [this] { return WriteHeadshiftConfig(); });
   if (st.ok()) st = Step("connected", [this] { return WaitConnected(); });
+  // An interrupt taken during the last step is honoured too: `up` either finishes before the
+  // signal or removes everything it made.
+  if (st.ok() && Interrupted()) st = Status::Failed("interrupted (SIGINT/SIGTERM) while the lab came up");
   if (!st.ok()) {
     spdlog::error("sandbox up failed: {}; removing what was made", st.ToString());
     auto down = !dir_.empty() && fs::exists(dir_ + "/lab.json") ? LabDown(o_.name, dir_) : LabDown(o_.name, "");

@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/atomic_file.h"
 #include "common/config.h"
 #include "common/http_client.h"
 #include "common/pg.h"
@@ -347,7 +348,15 @@ TEST_F(LabTest, LeftoversAndInterruptsAreCleanedUp) {
           static_cast<char*>(nullptr));
     _exit(127);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Interrupt once the network is made and before PostgreSQL is up: lab.json records each step
+  // as it completes. (A fixed sleep raced a fast machine, where `up` had finished by then.)
+  std::string record = DefaultStateDir(name) + "/lab.json";
+  for (int i = 0; i < 3000; ++i) {
+    auto text = ReadFile(record);
+    auto lab = text.ok() ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+    if (lab.is_object() && lab.contains("timings_ms") && lab["timings_ms"].contains("network")) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   kill(child, SIGINT);
   int wst = 0;
   waitpid(child, &wst, 0);
