@@ -20,6 +20,7 @@ struct MigrationArgs {
   bool allow_shared = false;
   bool no_target_restart = false;
   int64_t reset_rate = -1;
+  std::string pacing;
   std::string until;
   std::string from;
 };
@@ -44,10 +45,12 @@ MigrationOptions Options(Context& ctx, const MigrationArgs& a) {
   auto cfg = ctx.config();
   if (cfg.ok() && (*cfg)->sessions.allow_shared) o.allow_shared = true;
   o.reset_rate = a.reset_rate;
+  o.pacing = a.pacing;
   o.no_target_restart = a.no_target_restart;
   o.until = a.until;
   o.from = a.from;
   o.progress = StepProgress(ctx);
+  o.detail = LineProgress(ctx);
   return o;
 }
 
@@ -75,9 +78,13 @@ const CommandRegistrar kMigration([](CLI::App& app, const auto& bind) {
   migrate->add_flag("--no-target-restart", args->no_target_restart,
                     "refuse (exit 3) if reloading the target would restart it and disconnect its other tenants");
   migrate->add_option("--reset-rate", args->reset_rate,
-                      "reset the tenant's sessions at most N per second per session host (0: all at once; "
+                      "cap of the session reset: at most N resets per second (0: unpaced, all at once; "
                       "default: sessions.reset_rate)")
       ->check(CLI::Range(int64_t{0}, int64_t{10000000}));
+  migrate->add_option("--pacing", args->pacing,
+                      "adaptive: waves that follow what the target absorbs (capped by --reset-rate); fixed: "
+                      "--reset-rate per session host (default: sessions.pacing)")
+      ->check(CLI::IsMember({"adaptive", "fixed"}));
   migrate->add_option("--until", args->until,
                       "stop after this step (state paused, exit 0); `headshift resume ID` continues")
       ->check(CLI::IsMember(MigrationSteps()));
@@ -113,6 +120,7 @@ const CommandRegistrar kMigration([](CLI::App& app, const auto& bind) {
       ->check(CLI::IsMember(MigrationSteps()));
   resume->add_option("--reset-rate", args->reset_rate, "as for migrate")
       ->check(CLI::Range(int64_t{0}, int64_t{10000000}));
+  resume->add_option("--pacing", args->pacing, "as for migrate")->check(CLI::IsMember({"adaptive", "fixed"}));
   bind(resume, [args](Context& ctx) {
     auto mig = OpenMigration(ctx);
     if (!mig.ok()) return Fail(mig.status());
