@@ -102,7 +102,7 @@ class AdaptiveRun {
       else spdlog::info("{}", line);
     }
     if (pacer.given_up()) {
-      pacing["fallback"] = "the target showed too few devices back " + std::to_string(WavePacer::kMaxTimeouts) +
+      pacing["fallback"] = "the target showed no device back during " + std::to_string(WavePacer::kMaxTimeouts) +
                            " waves in a row (each waited sessions.waves.timeout_ms); the rest went in one wave";
     }
     pacing["signal"] = back_.signal().empty() ? json(nullptr) : json(back_.signal());

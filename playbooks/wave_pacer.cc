@@ -61,7 +61,10 @@ WavePacer::Verdict WavePacer::Observe(int64_t back, double now_ms) {
     return Verdict::kBehind;
   }
   if (elapsed >= static_cast<double>(tuning_.timeout_ms)) {
-    ++timeouts_in_row_;
+    // Only a silent wave (no device back at all while it waited) speaks against the signal; a slow
+    // target that still takes devices back keeps its small waves: dumping the rest on it would be the
+    // storm pacing exists to avoid.
+    timeouts_in_row_ = last_back_ > back_at_start_ ? 0 : timeouts_in_row_ + 1;
     size_ = shrunk;
     return Verdict::kTimeout;
   }

@@ -18,7 +18,9 @@
 //   * Absorbed later than the window (fell behind): the next wave is what came back within the window
 //     (at least 1, at most this wave): the target's demonstrated absorption in one window.
 //   * Not absorbed by timeout_ms: the next wave goes anyway, sized as when behind (never stalls the cut).
-//     After kMaxTimeouts timeouts in a row the signal is not trusted: the rest goes as one last wave.
+//     After kMaxTimeouts silent timeouts in a row (waves during which not one device came back) the
+//     signal is not trusted: the rest goes as one last wave. A timeout with devices coming back is a
+//     slow target, not a broken signal: its waves stay small.
 //   * The cap: no wave is bigger than cap_per_s x window_ms / 1000 (the rate cap, --reset-rate; 0 = none);
 //     the caller also spreads each wave's resets at cap_per_s.
 //

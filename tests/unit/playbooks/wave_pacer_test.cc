@@ -79,18 +79,31 @@ TEST(WavePacerTest, ShrinksToOneWhenNothingCameBackWithinTheWindow) {
   EXPECT_EQ(p.NextWave(), 1);
 }
 
-TEST(WavePacerTest, TimeoutSendsTheNextWaveAnywayAndTwoInARowGiveUpTheSignal) {
+TEST(WavePacerTest, TimeoutSendsTheNextWaveAnywayAndTwoSilentInARowGiveUpTheSignal) {
+  WavePacer p(200, 200, 0, Tuning());
+  p.Sent(16, 16, 0, 0);
+  EXPECT_EQ(p.Observe(0, 14999), V::kWait);
+  EXPECT_EQ(p.Observe(0, 15000), V::kTimeout);  // never stalls the cut
+  EXPECT_FALSE(p.given_up());
+  EXPECT_EQ(p.NextWave(), 1);
+  p.Sent(1, 1, 0, 15000);
+  EXPECT_EQ(p.Observe(0, 30000), V::kTimeout);  // not one device back in two waves: the signal is not trusted
+  EXPECT_TRUE(p.given_up());
+  EXPECT_EQ(p.NextWave(), 183);                  // the rest in one last wave
+}
+
+TEST(WavePacerTest, ASlowTargetThatStillTakesDevicesBackKeepsSmallWaves) {
   WavePacer p(200, 200, 0, Tuning());
   p.Sent(16, 16, 0, 0);
   EXPECT_EQ(p.Observe(4, 800), V::kWait);
-  EXPECT_EQ(p.Observe(5, 14999), V::kWait);
-  EXPECT_EQ(p.Observe(5, 15000), V::kTimeout);  // never stalls the cut
-  EXPECT_FALSE(p.given_up());
+  EXPECT_EQ(p.Observe(5, 15000), V::kTimeout);
   EXPECT_EQ(p.NextWave(), 4);                    // what came back within the window
   p.Sent(4, 4, 5, 15000);
-  EXPECT_EQ(p.Observe(5, 30000), V::kTimeout);
-  EXPECT_TRUE(p.given_up());
-  EXPECT_EQ(p.NextWave(), 180);                  // the rest in one last wave
+  EXPECT_EQ(p.Observe(6, 30000), V::kTimeout);  // one more back: slow, not silent
+  p.Sent(p.NextWave(), p.NextWave(), 6, 30000);
+  EXPECT_EQ(p.Observe(7, 45000), V::kTimeout);
+  EXPECT_FALSE(p.given_up());
+  EXPECT_LE(p.NextWave(), 4);
 }
 
 TEST(WavePacerTest, AnAbsorbedWaveClearsTheTimeoutStreak) {
