@@ -1,5 +1,6 @@
 // `headshift drain | uncordon | rebalance | apply`: many tenants (playbooks/fleet_ops.h).
 #include "cli/command.h"
+#include "cli/fleet_result.h"
 #include "cli/progress.h"
 #include "playbooks/fleet_ops.h"
 
@@ -32,19 +33,6 @@ FleetOptions Options(Context& ctx, const FleetArgs& a) {
   o.allow_shared = a.allow_shared;
   o.progress = LineProgress(ctx);
   return o;
-}
-
-CommandResult FromFleet(const StatusOr<FleetReport>& r) {
-  if (!r.ok()) return Fail(r.status());
-  CommandResult out;
-  out.json = r->ToJson();
-  out.text = r->ToText();
-  if (!r->ok()) {
-    out.status = Status::Failed(std::to_string(r->failed.size()) + " move(s) failed, " +
-                                    std::to_string(r->pending.size()) + " still pending",
-                                "see the report; failed moves were rolled back, re-run to continue");
-  }
-  return out;
 }
 
 const CommandRegistrar kFleet([](CLI::App& app, const auto& bind) {
