@@ -50,7 +50,8 @@ void FleetOps::Impl::Run(const std::vector<PlannedMove>& moves, const std::map<s
 namespace {
 
 // Paused-at-policy migrations (a stopped or crashed batch) that `keep` selects become moves (first in
-// the plan) and adoptions; their tenants leave the snapshot's source entries, so nothing plans them twice.
+// the plan) and adoptions; their tenants leave the snapshot except on their target (where their rows
+// already count as load), so nothing plans them twice.
 void Adopt(const std::vector<migrate::MigrationRecord>& paused, const std::function<bool(const migrate::MigrationRecord&)>& keep,
            std::vector<TenantLoad>& tenants, std::vector<PlannedMove>& moves, std::map<std::string, std::string>& adopt) {
   for (const auto& m : paused) {
@@ -62,7 +63,9 @@ void Adopt(const std::vector<migrate::MigrationRecord>& paused, const std::funct
     moves.push_back({m.tenant, m.from, m.to, devices});
     adopt[m.tenant] = m.id;
   }
-  std::erase_if(tenants, [&](const TenantLoad& t) { return adopt.count(t.tenant) > 0; });
+  std::map<std::string, std::string> to;
+  for (const auto& m : moves) to[m.tenant] = m.to;
+  std::erase_if(tenants, [&](const TenantLoad& t) { return adopt.count(t.tenant) && t.cluster != to[t.tenant]; });
 }
 
 }  // namespace

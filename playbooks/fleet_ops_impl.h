@@ -4,6 +4,7 @@
 // Thread-safety: as FleetOps (one thread).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>

@@ -24,7 +24,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int MsSince(Clock::time_point t0) {
+int ElapsedMs(Clock::time_point t0) {
   return static_cast<int>(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
 }
 
@@ -68,7 +68,7 @@ std::vector<PlannedMove> Pool(const Config& config, const std::vector<PlannedMov
   std::vector<std::thread> threads;
   for (int i = 0; i < std::max(1, concurrency); ++i) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
-  return {queue.begin(), queue.end()};
+  return std::vector<PlannedMove>(queue.begin(), queue.end());
 }
 
 std::string Counter(size_t n, size_t total) { return "[" + std::to_string(n) + "/" + std::to_string(total) + "]"; }
@@ -125,7 +125,7 @@ struct TargetBatch::Impl {
         reports.push_back(r);
         if (out.report.target_restart->restarted) ++rep.target_restarts[m.to];
       }
-      Record(m, out, MsSince(t0), o, rep);
+      Record(m, out, ElapsedMs(t0), o, rep);
       if (!out.status.ok()) failed = true;
       return out.status.ok();
     });
@@ -165,7 +165,7 @@ struct TargetBatch::Impl {
       return st;
     }
     Say(o, "cluster " + to + (out.report.restarted ? " restarted once" : " reloaded once") + " for " +
-               std::to_string(names.size()) + " tenant(s) (" + reason + ") in " + std::to_string(MsSince(t0)) +
+               std::to_string(names.size()) + " tenant(s) (" + reason + ") in " + std::to_string(ElapsedMs(t0)) +
                " ms: " + out.report.Describe());
     if (reason == "batch") {
       for (const auto& [m, id] : tenants) {  // kept with each migration: status shows it, plans read its rate
@@ -207,11 +207,11 @@ struct TargetBatch::Impl {
       if (out.status.ok() && out.report.state == "paused") {
         prepared.push_back({m, out.report.id});
         Say(o, m.tenant + " " + m.from + " -> " + m.to + ": copied, verified, policy written in " +
-                   std::to_string(MsSince(t0)) + " ms (" + out.report.id + ", paused before the cut)");
+                   std::to_string(ElapsedMs(t0)) + " ms (" + out.report.id + ", paused before the cut)");
         return true;
       }
       failed = true;
-      Record(m, out, MsSince(t0), o, rep);
+      Record(m, out, ElapsedMs(t0), o, rep);
       return false;
     });
     rep.pending.insert(rep.pending.end(), left.begin(), left.end());
@@ -236,7 +236,7 @@ struct TargetBatch::Impl {
       const auto& [m, id] = prepared[i];
       auto t0 = Clock::now();
       MigrationOutcome out = mig->Resume(id, MigOpts(o, ""));
-      Record(m, out, MsSince(t0), o, rep);
+      Record(m, out, ElapsedMs(t0), o, rep);
       if (out.status.ok()) {
         cut.push_back(prepared[i]);
         continue;
