@@ -121,9 +121,9 @@ json TargetRestartPlan(MigrationEnv& env, const std::vector<PlannedMove>& moves,
     }
     t["message"] = "cluster " + to + ": 1 restart for " + std::to_string(group.size()) + " tenant(s); " +
                    (tr.devices ? std::to_string(*tr.devices) : std::string("an unknown number of")) +
-                   " of its own devices reconnect; expected without control for " +
+                   " of its own devices reconnect; expected without control: " +
                    (t["expected_control_downtime_s"].is_null()
-                        ? std::string("an unknown time (") + t.value("unknown_reason", "") + ")"
+                        ? "unknown, " + t.value("unknown_reason", "")
                         : Fmt(t["expected_control_downtime_s"].get<double>()) + " s" +
                               (rate.per_s ? " at " + Fmt(*rate.per_s) + " devices/s (" + rate.source + ")" : ""));
     out[to] = t;

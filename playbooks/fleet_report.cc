@@ -57,10 +57,12 @@ std::string FleetReport::ToText() const {
       << "): continue with `headshift resume " << id << "` or re-run the same command\n";
   }
   for (const auto& [cluster, n] : target_restarts) {
-    o << "  cluster " << cluster << ": " << n << " restart(s)";
     const json& d = target_restart_detail.contains(cluster) ? target_restart_detail[cluster] : json();
-    if (d.is_object() && d.contains("message")) o << " - " << d["message"].get<std::string>();
-    o << "\n";
+    if (d.is_object() && d.contains("message")) {
+      o << "  " << d["message"].get<std::string>() << "\n";
+    } else {
+      o << "  cluster " << cluster << ": " << n << " restart(s)\n";
+    }
     if (d.is_object() && d.contains("reports")) {
       for (const auto& r : d["reports"]) o << "    " << r.value("reason", "") << ": " << r.value("message", "") << "\n";
     }
