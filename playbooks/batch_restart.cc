@@ -88,7 +88,10 @@ Status RestartTargetOnce(MigrationEnv& env, const std::string& to, const std::ve
         others = CountTargetOwnDevices(env, to, moving, tr);
       }
       spdlog::info("batch: cluster {} does not serve {} node keys of {} tenant(s); running its reload command once{}",
-                   to, missing, tenants.size(), tr.drops_sessions ? " (restarts it: " + tr.Describe() + ")" : "");
+                   to, missing, tenants.size(),
+                   !tr.drops_sessions ? std::string()
+                   : tr.devices       ? " (restarts it: " + std::to_string(*tr.devices) + " of its own devices reconnect)"
+                                      : " (restarts it: its own devices online unknown, " + tr.unknown_reason + ")");
       reloaded_at = MigrationClock::now();
       auto pr = RunArgv(target->reload_command, config.timeouts.reload_command_ms);
       if (!pr.ok()) return pr.status().WithContext("reload command of cluster " + to);

@@ -9,6 +9,8 @@
 //   - a drain of four tenants onto two targets, whose first run is killed right after the first
 //     tenant's policy step, continues on a rerun (the same migration, copied once) and restarts each
 //     target exactly once: its own devices disconnected once each, the moved ones never rejected;
+//   - a device registered on the source after its tenant's copy (loaded by no restart) makes the batch
+//     restart the target a second time after the cuts (reason late_devices), and is then served;
 //   - multi-tenant migrate: bad input (unknown tenant among several, a tenant listed twice, a tenant
 //     already on the target) refused with exit 2 before any change; then two tenants onto one
 //     target with one restart.
@@ -179,6 +181,56 @@ TEST(BatchE2E, DrainRestartsEachTargetOnceEvenAcrossACrash) {
   EXPECT_NEAR(q["expected_control_downtime_s"].get<double>(), dropped / q["absorb_per_s"].get<double>(),
               0.05 * dropped / q["absorb_per_s"].get<double>() + 0.1)
       << q.dump(2);
+}
+
+// A device of hsa registers on cluster 3 after hsa's copy (the first run is killed right after hsa's
+// policy step): the target's batch restart cannot have loaded it (catch-up copies it at hsa's cut), so
+// the batch checks after the cuts and restarts the target once more, and says why.
+TEST(BatchE2E, DeviceRegisteredAfterItsCopyGetsASecondRestart) {
+  sandbox::LabOptions o = BatchLab("e2e-batchlate");
+  // One database per node, as stock headscale (the layout that needs the restarts): a device the
+  // source registers is in the source's database only, until catch-up copies it.
+  o.layout = DbLayout::kSplit;
+  o.clusters = {"3", "4"};
+  o.tenants = {{"hsa", "3", 6}, {"hsb", "3", 5}, {"hsd", "4", 4}};
+  LabFixture lab(o);
+  ASSERT_TRUE(lab.up());
+  ASSERT_TRUE(lab.WaitAllConnected());
+  auto crashed = lab.Headshift({"drain", "3"}, {{"HEADSHIFT_CRASH_AFTER", "policy"}});
+  ASSERT_NE(crashed.exit_code, 0) << crashed.json.dump(2);
+  auto journal = lab.Headshift({"status"});
+  ASSERT_EQ(journal.json["migrations"].size(), 1u) << journal.json.dump(2);
+  ASSERT_EQ(journal.json["migrations"][0].value("tenant", ""), "hsa") << "largest first";
+  // Written the way the source's headscale registers a device: a new row in cluster 3's database.
+  const std::string cid = lab.QueryOn("3", "SELECT count(*) FROM information_schema.columns WHERE "
+                                           "table_name = 'nodes' AND column_name = 'cluster_id'") == "1"
+                              ? "cluster_id, "
+                              : "";
+  ASSERT_EQ(lab.ExecOn("3", "INSERT INTO nodes (" + cid +
+                                "machine_key, node_key, disco_key, endpoints, host_info, ipv4, ipv6, hostname, "
+                                "given_name, user_id, register_method, tags, auth_key_id, last_seen, expiry, "
+                                "approved_routes, created_at, updated_at) SELECT " + cid +
+                                "'mkey:late', 'nodekey:late', 'discokey:late', endpoints, host_info, '100.64.9.250', "
+                                "'fd7a:115c:a1e0::9fa', 'late-device', 'late-device', user_id, register_method, tags, "
+                                "auth_key_id, now(), NULL, approved_routes, now(), now() FROM nodes WHERE hostname = "
+                                "'hsa-dev-0'"),
+            "");
+
+  auto r = lab.Headshift({"drain", "3"});
+  ASSERT_EQ(r.exit_code, 0) << r.json.dump(2) << r.err;
+  EXPECT_EQ(r.json["completed"].size(), 2u);
+  EXPECT_EQ(r.json["target_restarts"], (nlohmann::json{{"4", 2}})) << r.json.dump(2);
+  const nlohmann::json& reports = r.json["target_restart_detail"]["4"]["reports"];
+  ASSERT_EQ(reports.size(), 2u) << reports.dump(2);
+  EXPECT_EQ(reports[0].value("reason", ""), "batch");
+  EXPECT_EQ(reports[1].value("reason", ""), "late_devices");
+  EXPECT_TRUE(reports[1].value("restarted", false)) << reports.dump(2);
+  EXPECT_EQ(Get(Health(lab, "4"), "reloads"), 2) << Health(lab, "4").dump();
+  // The late device is served by cluster 4 now (its API lists it).
+  EXPECT_EQ(lab.QueryOn("4", "SELECT count(*) FROM nodes WHERE node_key = 'nodekey:late'"), "1")
+      << "catch-up copied the late row";
+  ASSERT_TRUE(lab.WaitTenantOn("hsa", "4", 30000)) << lab.LabState().dump(2);
+  EXPECT_EQ(Get(lab.Tenant("hsa"), "rejections"), 0);
 }
 
 TEST(BatchE2E, MultiTenantMigrateRefusesBadInputThenRestartsTheTargetOnce) {
