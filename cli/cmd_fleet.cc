@@ -42,7 +42,8 @@ const CommandRegistrar kFleet([](CLI::App& app, const auto& bind) {
   auto* drain = app.add_subcommand("drain", "cordon a cluster and move all its tenants away");
   drain->add_option("cluster", a->cluster, "cluster id to drain")->required();
   drain->add_option("--to", a->to, "allowed target clusters (comma-separated)")->delimiter(',');
-  drain->add_option("--concurrency", a->concurrency, "tenants moved at once")->check(CLI::Range(1, 64));
+  drain->add_option("--concurrency", a->concurrency,
+                    "tenants moved at once (copied at once, then cut one at a time, when a target's restart is shared)")->check(CLI::Range(1, 64));
   drain->add_flag("--dry-run", a->dry_run, "print the plan only");
   drain->add_flag("--allow-shared", a->allow_shared, "also reset client addresses shared with other tenants");
   bind(drain, [a](Context& ctx) {

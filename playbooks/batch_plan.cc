@@ -98,6 +98,8 @@ json TargetRestartPlan(MigrationEnv& env, const std::vector<PlannedMove>& moves,
       t["why"] = target->reload_command.empty() || !target->reload_drops_sessions
                      ? "its reload keeps connections (reload_drops_sessions: false, or no reload_command)"
                      : "it reads nodes per request (cached_nodes: false): the copied rows are served without a reload";
+      t["message"] = "cluster " + to + ": no restart for " + std::to_string(group.size()) + " tenant(s): " +
+                     t["why"].get<std::string>();
       out[to] = t;
       continue;
     }
