@@ -36,6 +36,15 @@ Status FleetOps::Impl::Snapshot(std::vector<TenantLoad>* tenants, std::vector<Cl
   return Status::Ok();
 }
 
+StatusOr<TargetBatch*> FleetOps::Impl::Batch() {
+  if (!batch) {
+    auto b = TargetBatch::Open(config);
+    if (!b.ok()) return b.status();
+    batch = std::move(b).value();
+  }
+  return batch.get();
+}
+
 void FleetOps::Impl::Run(const std::vector<PlannedMove>& moves, const std::map<std::string, std::string>& adopt,
                          int concurrency, const FleetOptions& opts, FleetReport& rep) {
   BatchOptions bo;
@@ -79,9 +88,6 @@ StatusOr<std::unique_ptr<FleetOps>> FleetOps::Open(const Config& config) {
   auto mover = migrate::TenantMover::Open(impl->config);
   if (!mover.ok()) return mover.status();
   impl->mover = std::move(mover).value();
-  auto batch = TargetBatch::Open(impl->config);
-  if (!batch.ok()) return batch.status();
-  impl->batch = std::move(batch).value();
   return std::unique_ptr<FleetOps>(new FleetOps(std::move(impl)));
 }
 
@@ -96,7 +102,9 @@ StatusOr<FleetReport> FleetOps::Drain(const std::string& cluster, const std::vec
   std::vector<ClusterSlot> clusters;
   HS_RETURN_IF_ERROR(impl_->Snapshot(&tenants, &clusters));
   // A rerun continues the migrations off `cluster` an earlier run left paused at policy.
-  auto paused = impl_->batch->PausedAtPolicy(/*batch_only=*/false);
+  auto batch = impl_->Batch();
+  if (!batch.ok()) return batch.status();
+  auto paused = (*batch)->PausedAtPolicy(/*batch_only=*/false);
   if (!paused.ok()) return paused.status();
   std::map<std::string, std::string> adopt;
   Adopt(*paused, [&](const migrate::MigrationRecord& m) { return m.from == cluster; }, tenants, rep.plan, adopt);
@@ -106,7 +114,7 @@ StatusOr<FleetReport> FleetOps::Drain(const std::string& cluster, const std::vec
   rep.plan.insert(rep.plan.end(), plan->begin(), plan->end());
   rep.extra["cluster"] = cluster;
   if (opts.dry_run) {
-    impl_->batch->Plan(rep.plan, rep);
+    (*batch)->Plan(rep.plan, rep);
     return rep;
   }
   HS_RETURN_IF_ERROR(RefuseFleet(impl_->config, "drain"));
@@ -136,7 +144,9 @@ StatusOr<FleetReport> FleetOps::Rebalance(int max_moves, const FleetOptions& opt
   std::vector<TenantLoad> tenants;
   std::vector<ClusterSlot> clusters;
   HS_RETURN_IF_ERROR(impl_->Snapshot(&tenants, &clusters));
-  auto paused = impl_->batch->PausedAtPolicy(/*batch_only=*/true);
+  auto batch = impl_->Batch();
+  if (!batch.ok()) return batch.status();
+  auto paused = (*batch)->PausedAtPolicy(/*batch_only=*/true);
   if (!paused.ok()) return paused.status();
   std::map<std::string, std::string> adopt;
   Adopt(*paused, [](const migrate::MigrationRecord& m) { return m.details.value("batch", "") == "rebalance"; }, tenants,
@@ -149,7 +159,7 @@ StatusOr<FleetReport> FleetOps::Rebalance(int max_moves, const FleetOptions& opt
   for (const auto& [c, n] : plan.after) after[c] = n;
   rep.extra = {{"mean", plan.mean}, {"band", {plan.low, plan.high}}, {"before", before}, {"after", after},
                {"balanced_after", plan.balanced_after}};
-  if (opts.dry_run) impl_->batch->Plan(rep.plan, rep);
+  if (opts.dry_run) (*batch)->Plan(rep.plan, rep);
   if (opts.dry_run || rep.plan.empty()) return rep;
   HS_RETURN_IF_ERROR(RefuseFleet(impl_->config, "rebalance"));
   impl_->Run(rep.plan, adopt, 1, opts, rep);  // one copy at a time: each move changes the loads
@@ -165,7 +175,9 @@ StatusOr<FleetReport> FleetOps::MoveTenants(const std::vector<std::string>& tena
   }
   auto load = impl_->mover->Load();
   if (!load.ok()) return load.status();
-  auto paused = impl_->batch->PausedAtPolicy(/*batch_only=*/false);
+  auto runner = impl_->Batch();
+  if (!runner.ok()) return runner.status();
+  auto paused = (*runner)->PausedAtPolicy(/*batch_only=*/false);
   if (!paused.ok()) return paused.status();
   std::map<std::string, std::string> adopt;
   for (const auto& t : tenants) {
@@ -191,7 +203,7 @@ StatusOr<FleetReport> FleetOps::MoveTenants(const std::vector<std::string>& tena
     rep.plan.push_back({t, **where, to, devices});
   }
   if (opts.dry_run) {
-    impl_->batch->Plan(rep.plan, rep);
+    (*runner)->Plan(rep.plan, rep);
     return rep;
   }
   HS_RETURN_IF_ERROR(RefuseFleet(impl_->config, "move"));
@@ -219,7 +231,9 @@ StatusOr<FleetReport> FleetOps::MigrateTenants(const std::vector<std::string>& t
   // Every problem at once, before anything changes.
   std::vector<std::string> bad, refused;
   std::set<std::string> seen;
-  auto paused = impl_->batch->PausedAtPolicy(/*batch_only=*/false);
+  auto batch = impl_->Batch();
+  if (!batch.ok()) return batch.status();
+  auto paused = (*batch)->PausedAtPolicy(/*batch_only=*/false);
   if (!paused.ok()) return paused.status();
   auto journal = impl_->mover->journal().List();
   if (!journal.ok()) return journal.status();

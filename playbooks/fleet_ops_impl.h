@@ -24,11 +24,15 @@ Status RefuseFleet(const Config& config, const std::string& op);
 struct FleetOps::Impl {
   Config config;
   std::unique_ptr<migrate::TenantMover> mover;
-  std::unique_ptr<TargetBatch> batch;
+  std::unique_ptr<TargetBatch> batch;  // opened on first use (cordon/uncordon need no route backend)
+
+  // The batch runner, opened on first use.
+  StatusOr<TargetBatch*> Batch();
 
   // Load snapshot in placement's terms.
   Status Snapshot(std::vector<TenantLoad>* tenants, std::vector<ClusterSlot>* clusters);
   // Runs `moves` through the batch (one restart per target), adopting `adopt` (tenant -> migration id).
+  // REQUIRES: Batch() succeeded.
   void Run(const std::vector<PlannedMove>& moves, const std::map<std::string, std::string>& adopt, int concurrency,
            const FleetOptions& opts, FleetReport& rep);
   // headshift_playbook_runs in the (first) journal database (created on first use).
