@@ -295,9 +295,9 @@ StatusOr<std::vector<migrate::MigrationRecord>> TargetBatch::PausedAtPolicy(bool
   std::vector<migrate::MigrationRecord> out;
   for (auto& m : *all) {
     bool paused = m.state == "paused" && m.details.value("paused_after", "") == "policy";
-    // A batch's process killed right after policy, before it could record the pause: the same point.
-    bool crashed = m.state == "running" && m.details.contains("batch") && StepDone(m, "policy") &&
-                   !StepStarted(m, "target_ready");
+    // A batch's migration whose process died (right after policy, before it could record the pause, or
+    // later, during its cut): resuming continues it wherever it stopped.
+    bool crashed = m.state == "running" && m.details.contains("batch");
     if (!paused && !crashed) continue;
     if (batch_only && !m.details.contains("batch")) continue;
     out.push_back(std::move(m));

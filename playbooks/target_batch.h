@@ -5,8 +5,8 @@
 //
 //   1. prepare: each tenant headed there runs up to `policy` (TenantMigration with until=policy: copy,
 //      verify, policy; journal state paused; nothing restarted, the devices still on the source), up
-//      to `concurrency` at once. A migration of the same batch already paused at `policy` (a crashed
-//      or stopped earlier run) is adopted instead: no second copy.
+//      to `concurrency` at once. A migration an earlier run left paused at `policy`, or a batch's
+//      migration whose process died, is adopted instead (no second copy) and resumed at its cut.
 //   2. restart: one run of the target's reload command for all of them (batch_restart.h), the target's
 //      own devices counted before and waited for after (collateral, in the report); skipped when the
 //      target already serves every key.
@@ -65,10 +65,10 @@ class TargetBatch {
   // The dry run: rep.target_restarts and rep.target_restart_detail for `moves` (batch_plan.h).
   void Plan(const std::vector<PlannedMove>& moves, FleetReport& rep);
 
-  // Migrations paused at `policy` (journal state paused, paused_after policy; or a batch's migration
-  // whose process died right after policy, state still running), newest first: what a rerun adopts
-  // (resuming one another process still runs is refused by its tenant lock). Only those a batch
-  // started (details.batch) when `batch_only`.
+  // Migrations paused at `policy` (journal state paused, paused_after policy), or a batch's migration
+  // whose process died (state still running, at any step), newest first: what a rerun adopts and
+  // resumes where it stopped (resuming one that another process still runs is refused by its tenant
+  // lock). Only those a batch started (details.batch) when `batch_only`.
   StatusOr<std::vector<migrate::MigrationRecord>> PausedAtPolicy(bool batch_only);
 
   struct Impl;
