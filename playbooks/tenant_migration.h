@@ -56,6 +56,9 @@ struct MigrationOptions {
   // switch_route, route_live, reset_sessions) as done outside headshift (a fleet playbook ran them on
   // every proxy host). No other step can be skipped (BadInput). A step already done: ignored.
   std::string from;
+  // Set by a fleet batch (playbooks/target_batch.h: "drain", "rebalance", "move"): journaled with the
+  // migration (details.batch), so a rerun of the batch finds the migrations it paused at `policy`.
+  std::string batch;
   // Called when a step starts (done=false) and ends (done=true, with its elapsed time).
   std::function<void(const std::string& tenant, const std::string& step, bool done, double ms)> progress;
   // One line of detail within a step (e.g. each wave of a paced reset); unset: logged at info level.
