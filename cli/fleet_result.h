@@ -1,6 +1,7 @@
 // The CommandResult of a fleet operation (drain, rebalance, multi-tenant migrate): the report as JSON
-// and text; exit 1 when some move failed, is pending or is paused before its cut (the report names
-// them, with the ids `headshift resume` continues).
+// and text; exit 1 when some move failed, is pending or is paused at `policy` (the report names them,
+// with the ids `headshift resume` continues). With proxy.kind fleet, moves left paused before their cut
+// (`paused_before_cut`) are what was asked: exit 0, the proxy hosts' playbook runs each cut.
 #pragma once
 
 #include <string>

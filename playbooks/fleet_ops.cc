@@ -13,8 +13,11 @@ using json = nlohmann::json;
 
 Status RefuseFleet(const Config& config, const std::string& op) {
   if (config.proxy.kind != ProxyKind::kFleet) return Status::Ok();
-  return Status::BadInput("proxy.kind fleet: `headshift " + op + "` cannot change the routes and sessions on the proxy hosts",
-                          "run it through Ansible (playbooks/ansible: drain_cluster.yml, migrate_tenant.yml), or use --dry-run for the plan");
+  return Status::BadInput("proxy.kind fleet: `headshift " + op + "` runs each move to its end (its canary and later "
+                          "steps wait for complete moves), but a fleet's cut runs on the proxy hosts",
+                          "run the moves through Ansible (playbooks/ansible: drain_cluster.yml, migrate_tenant.yml); "
+                          "`headshift drain`, `rebalance` and `migrate T1 T2 --to C` prepare them up to the cut (one "
+                          "restart per target) for those playbooks; --dry-run shows the plan");
 }
 
 Status FleetOps::Impl::Snapshot(std::vector<TenantLoad>* tenants, std::vector<ClusterSlot>* clusters) {
@@ -102,10 +105,11 @@ StatusOr<FleetReport> FleetOps::Drain(const std::string& cluster, const std::vec
   std::vector<TenantLoad> tenants;
   std::vector<ClusterSlot> clusters;
   HS_RETURN_IF_ERROR(impl_->Snapshot(&tenants, &clusters));
-  // A rerun continues the migrations off `cluster` an earlier run left paused at policy.
+  // A rerun continues the migrations off `cluster` an earlier run left paused at policy (or, with
+  // proxy.kind fleet, before their cut).
   auto batch = impl_->Batch();
   if (!batch.ok()) return batch.status();
-  auto paused = (*batch)->PausedAtPolicy(/*batch_only=*/false);
+  auto paused = (*batch)->Continuable(/*batch_only=*/false);
   if (!paused.ok()) return paused.status();
   std::map<std::string, std::string> adopt;
   Adopt(*paused, [&](const migrate::MigrationRecord& m) { return m.from == cluster; }, tenants, rep.plan, adopt);
@@ -118,9 +122,13 @@ StatusOr<FleetReport> FleetOps::Drain(const std::string& cluster, const std::vec
     (*batch)->Plan(rep.plan, rep);
     return rep;
   }
-  HS_RETURN_IF_ERROR(RefuseFleet(impl_->config, "drain"));
   HS_RETURN_IF_ERROR(impl_->mover->cordons().Cordon(cluster, "headshift drain"));
-  if (opts.progress) opts.progress("cordoned cluster " + cluster + "; moving " + std::to_string(rep.plan.size()) + " tenant(s)");
+  if (opts.progress) {
+    opts.progress("cordoned cluster " + cluster + "; " +
+                  (impl_->config.proxy.kind == ProxyKind::kFleet ? "preparing " : "moving ") +
+                  std::to_string(rep.plan.size()) + " tenant(s)" +
+                  (impl_->config.proxy.kind == ProxyKind::kFleet ? " up to their cut (the proxy hosts run it)" : ""));
+  }
   impl_->Run(rep.plan, adopt, opts.concurrency, opts, rep);
   return rep;
 }
@@ -147,7 +155,7 @@ StatusOr<FleetReport> FleetOps::Rebalance(int max_moves, const FleetOptions& opt
   HS_RETURN_IF_ERROR(impl_->Snapshot(&tenants, &clusters));
   auto batch = impl_->Batch();
   if (!batch.ok()) return batch.status();
-  auto paused = (*batch)->PausedAtPolicy(/*batch_only=*/true);
+  auto paused = (*batch)->Continuable(/*batch_only=*/true);
   if (!paused.ok()) return paused.status();
   std::map<std::string, std::string> adopt;
   Adopt(*paused, [](const migrate::MigrationRecord& m) { return m.details.value("batch", "") == "rebalance"; }, tenants,
@@ -162,7 +170,6 @@ StatusOr<FleetReport> FleetOps::Rebalance(int max_moves, const FleetOptions& opt
                {"balanced_after", plan.balanced_after}};
   if (opts.dry_run) (*batch)->Plan(rep.plan, rep);
   if (opts.dry_run || rep.plan.empty()) return rep;
-  HS_RETURN_IF_ERROR(RefuseFleet(impl_->config, "rebalance"));
   impl_->Run(rep.plan, adopt, 1, opts, rep);  // one copy at a time: each move changes the loads
   return rep;
 }
@@ -178,7 +185,7 @@ StatusOr<FleetReport> FleetOps::MoveTenants(const std::vector<std::string>& tena
   if (!load.ok()) return load.status();
   auto runner = impl_->Batch();
   if (!runner.ok()) return runner.status();
-  auto paused = (*runner)->PausedAtPolicy(/*batch_only=*/false);
+  auto paused = (*runner)->Continuable(/*batch_only=*/false);
   if (!paused.ok()) return paused.status();
   std::map<std::string, std::string> adopt;
   for (const auto& t : tenants) {
@@ -207,7 +214,6 @@ StatusOr<FleetReport> FleetOps::MoveTenants(const std::vector<std::string>& tena
     (*runner)->Plan(rep.plan, rep);
     return rep;
   }
-  HS_RETURN_IF_ERROR(RefuseFleet(impl_->config, "move"));
   size_t i = 0;
   // Canary: one at a time (each its own restart), then batches (one restart per target per batch).
   for (; i < rep.plan.size() && static_cast<int>(i) < canary; ++i) {
@@ -234,7 +240,7 @@ StatusOr<FleetReport> FleetOps::MigrateTenants(const std::vector<std::string>& t
   std::set<std::string> seen;
   auto batch = impl_->Batch();
   if (!batch.ok()) return batch.status();
-  auto paused = (*batch)->PausedAtPolicy(/*batch_only=*/false);
+  auto paused = (*batch)->Continuable(/*batch_only=*/false);
   if (!paused.ok()) return paused.status();
   auto journal = impl_->mover->journal().List();
   if (!journal.ok()) return journal.status();

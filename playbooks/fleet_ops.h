@@ -42,9 +42,11 @@ class FleetOps {
   static StatusOr<std::unique_ptr<FleetOps>> Open(const Config& config);
   ~FleetOps();
 
-  // Drain, Rebalance and MoveTenants refuse (BadInput, before any change) to move tenants when
-  // proxy.kind is fleet: each move pauses for a cut only the fleet's playbook can run (see
-  // playbooks/ansible). Their dry runs (the plans) work.
+  // proxy.kind fleet (the cut runs on every proxy host, playbooks/ansible): Drain, Rebalance and
+  // MoveTenants/MigrateTenants prepare each move up to its cut (one restart per target, as anywhere)
+  // and leave it paused before snapshot_sessions (report `paused_before_cut`, with the ids); the
+  // playbooks' per-tenant run finds each and runs the cut and the finish. Apply is refused there
+  // (BadInput, before any change): its steps wait for complete moves.
   // Cordons `cluster` (durably, first), plans the moves off it (largest tenant first, to the least
   // loaded eligible cluster, or within `to`) and runs them. dry_run: the plan only, no cordon.
   StatusOr<FleetReport> Drain(const std::string& cluster, const std::vector<std::string>& to, const FleetOptions& opts);

@@ -17,8 +17,8 @@
 
 namespace headshift {
 
-// A fleet's moves pause before the cut, which its playbook runs on every proxy host: a fleet operation
-// here would leave each tenant paused half way.
+// A fleet's moves pause before the cut, which its playbook runs on every proxy host: `apply`, whose
+// steps wait for complete moves, would leave each tenant paused half way. BadInput naming `op`.
 Status RefuseFleet(const Config& config, const std::string& op);
 
 struct FleetOps::Impl {

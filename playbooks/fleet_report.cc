@@ -31,8 +31,18 @@ json FleetReport::ToJson() const {
     j["resume"] = "headshift resume " + id;
     pause.push_back(j);
   }
+  json before_cut = json::array();
+  for (const auto& [m, r] : paused_before_cut) {
+    json j = MoveJson(m);
+    j["id"] = r.id;
+    j["next_step"] = r.next_step;
+    j["client_addresses"] = r.client_addresses;
+    j["finish"] = "ansible-playbook migrate_tenant.yml -e tenant=" + m.tenant + " -e to=" + m.to;
+    before_cut.push_back(j);
+  }
   json out{{"operation", operation}, {"plan", plan_j},   {"completed", done},
            {"failed", fail},         {"pending", pend},  {"paused", pause},
+           {"paused_before_cut", before_cut},
            {"skipped", skipped},     {"ok", ok()},       {"target_restarts", json(target_restarts)},
            {"target_restart_detail", target_restart_detail}};
   for (auto it = extra.begin(); it != extra.end(); ++it) out[it.key()] = it.value();
@@ -55,6 +65,11 @@ std::string FleetReport::ToText() const {
   for (const auto& [m, id] : paused) {
     o << "  paused  " << m.tenant << " " << m.from << " -> " << m.to << " at policy (" << id
       << "): continue with `headshift resume " << id << "` or re-run the same command\n";
+  }
+  for (const auto& [m, r] : paused_before_cut) {
+    o << "  ready   " << m.tenant << " " << m.from << " -> " << m.to << ", paused before the cut (" << r.id
+      << "): the proxy hosts run it (playbooks/ansible/migrate_tenant.yml -e tenant=" << m.tenant << " -e to=" << m.to
+      << ")\n";
   }
   for (const auto& [cluster, n] : target_restarts) {
     const json& d = target_restart_detail.contains(cluster) ? target_restart_detail[cluster] : json();

@@ -27,6 +27,12 @@ struct FleetReport {
   // `policy`): the batch stopped before their cut. `headshift resume ID` (or the same command again)
   // continues each; `headshift rollback ID` undoes it.
   std::vector<std::pair<PlannedMove, std::string>> paused;  // move, migration id
+  // proxy.kind fleet only: prepared up to the cut (copy, verify, policy, target_ready: the target serves
+  // them), journal state paused before snapshot_sessions. The cut is the fleet's, run on every proxy
+  // host by playbooks/ansible (migrate_tenant.yml, drain_cluster.yml), which finds each migration by
+  // its tenant; this is what the operation was asked to do there (ok() holds). JSON
+  // `paused_before_cut`: [{tenant, from, to, devices, id, next_step, client_addresses, finish}].
+  std::vector<std::pair<PlannedMove, MigrationReport>> paused_before_cut;
   // Restarts per target cluster: what the batch did (dry run: would do). JSON `target_restarts`.
   std::map<std::string, int> target_restarts;
   // Per target cluster: the dry run's restart plan (batch_plan.h) or the restart reports of the run

@@ -91,7 +91,11 @@ struct TargetBatch::Impl {
   // One TenantMigration's outcome into the report (under the caller's lock).
   void Record(const PlannedMove& m, const MigrationOutcome& out, int ms, const BatchOptions& o, FleetReport& rep) {
     size_t n = ++finished;
-    if (out.status.ok()) {
+    if (out.status.ok() && out.report.state == "paused") {  // proxy.kind fleet: stopped before its cut
+      rep.paused_before_cut.push_back({m, out.report});
+      Say(o, Counter(n, total) + " " + m.tenant + " " + m.from + " -> " + m.to + " ready in " + std::to_string(ms) +
+                 " ms, paused before the cut (" + out.report.id + "): the proxy hosts run it");
+    } else if (out.status.ok()) {
       rep.completed.push_back(out.report);
       Say(o, Counter(n, total) + " " + m.tenant + " " + m.from + " -> " + m.to + " complete in " + std::to_string(ms) +
                  " ms (" + out.report.id + ")");
@@ -187,7 +191,7 @@ struct TargetBatch::Impl {
     for (const auto& m : group) {
       if (auto it = adopt.find(m.tenant); it != adopt.end()) {
         prepared.push_back({m, it->second});
-        Say(o, m.tenant + ": continuing " + it->second + ", paused at policy by an earlier run (no second copy)");
+        Say(o, m.tenant + ": continuing " + it->second + ", left paused by an earlier run (no second copy)");
       } else {
         fresh.push_back(m);
       }
@@ -239,7 +243,8 @@ struct TargetBatch::Impl {
       MigrationOutcome out = mig->Resume(id, MigOpts(o, ""));
       Record(m, out, ElapsedMs(t0), o, rep);
       if (out.status.ok()) {
-        cut.push_back(prepared[i]);
+        // A fleet's migration stops before its cut (its catch-up comes with the playbook's finish).
+        if (out.report.state == "complete") cut.push_back(prepared[i]);
         continue;
       }
       failed = true;
@@ -290,12 +295,16 @@ void TargetBatch::Plan(const std::vector<PlannedMove>& moves, FleetReport& rep) 
   rep.target_restart_detail = TargetRestartPlan(*impl_->env, moves, rep.target_restarts);
 }
 
-StatusOr<std::vector<migrate::MigrationRecord>> TargetBatch::PausedAtPolicy(bool batch_only) {
+StatusOr<std::vector<migrate::MigrationRecord>> TargetBatch::Continuable(bool batch_only) {
   auto all = impl_->env->mover->journal().List();
   if (!all.ok()) return all.status();
+  bool fleet = impl_->config.proxy.kind == ProxyKind::kFleet;
   std::vector<migrate::MigrationRecord> out;
   for (auto& m : *all) {
     bool paused = m.state == "paused" && m.details.value("paused_after", "") == "policy";
+    // A fleet's migration waiting for its cut (a batch's prepare, or one the playbook started): its
+    // resume is a no-op that reports it again, so a rerun neither copies it again nor refuses it.
+    if (fleet && m.state == "paused" && m.details.value("next_step", "") == "snapshot_sessions") paused = true;
     // A batch's migration whose process died (right after policy, before it could record the pause, or
     // later, during its cut): resuming continues it wherever it stopped.
     bool crashed = m.state == "running" && m.details.contains("batch");

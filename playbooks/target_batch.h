@@ -21,6 +21,11 @@
 // no restart to share: its tenants migrate one by one as before (each reloads it as it needs), as does
 // a target with one tenant and nothing to adopt (exactly a single `migrate`).
 //
+// proxy.kind fleet (several proxy hosts, playbooks/ansible): every migration stops paused before its
+// cut, which the proxy hosts run. Step 3 then leaves each tenant ready (target_ready found its keys
+// served) and paused before snapshot_sessions (rep.paused_before_cut, with its id); step 4 has nothing
+// to check (no catch-up ran yet). The playbook's per-tenant cut and finish follow (drain_cluster.yml).
+//
 // Failures: after the first failure no new tenant is started (the rest are `pending`); a failed
 // prepare rolls that tenant back (its own journal) and the others already prepared still restart and
 // cut; a failed restart or cut leaves the remaining prepared migrations paused at `policy` (`paused`
@@ -67,10 +72,11 @@ class TargetBatch {
   void Plan(const std::vector<PlannedMove>& moves, FleetReport& rep);
 
   // Migrations paused at `policy` (journal state paused, paused_after policy), or a batch's migration
-  // whose process died (state still running, at any step), newest first: what a rerun adopts and
-  // resumes where it stopped (resuming one that another process still runs is refused by its tenant
-  // lock). Only those a batch started (details.batch) when `batch_only`.
-  StatusOr<std::vector<migrate::MigrationRecord>> PausedAtPolicy(bool batch_only);
+  // whose process died (state still running, at any step), and with proxy.kind fleet those paused
+  // before their cut (next_step snapshot_sessions), newest first: what a rerun adopts and resumes
+  // where it stopped (resuming one that another process still runs is refused by its tenant lock).
+  // Only those a batch started (details.batch) when `batch_only`.
+  StatusOr<std::vector<migrate::MigrationRecord>> Continuable(bool batch_only);
 
   struct Impl;
 

@@ -110,5 +110,32 @@ TEST(BatchPlanTest, FleetReportCarriesRestartsAndPausedMoves) {
   EXPECT_NE(text.find("\n  cluster 4: 1 restart\n"), std::string::npos) << text;
 }
 
+// proxy.kind fleet: a move prepared up to its cut is what the batch was asked for there (ok), and the
+// report names what the proxy hosts' playbook needs: the id, the next step and the client addresses.
+TEST(BatchPlanTest, FleetReportListsMovesPausedBeforeTheirCut) {
+  FleetReport rep;
+  rep.operation = "drain";
+  rep.plan = {{"a", "3", "4", 5}, {"b", "3", "4", 2}};
+  MigrationReport r;
+  r.id = "m-2";
+  r.tenant = "b";
+  r.state = "paused";
+  r.next_step = "snapshot_sessions";
+  r.client_addresses = {"198.18.0.7/32"};
+  rep.paused_before_cut.push_back({rep.plan[1], r});
+  json j = rep.ToJson();
+  EXPECT_TRUE(j.value("ok", false)) << j.dump(2);
+  ASSERT_EQ(j["paused_before_cut"].size(), 1u) << j.dump(2);
+  const json& p = j["paused_before_cut"][0];
+  EXPECT_EQ(p.value("tenant", ""), "b");
+  EXPECT_EQ(p.value("id", ""), "m-2");
+  EXPECT_EQ(p.value("next_step", ""), "snapshot_sessions");
+  EXPECT_EQ(p["client_addresses"], (json{"198.18.0.7/32"}));
+  EXPECT_EQ(p.value("finish", ""), "ansible-playbook migrate_tenant.yml -e tenant=b -e to=4");
+  EXPECT_TRUE(j["completed"].empty());
+  std::string text = rep.ToText();
+  EXPECT_NE(text.find("ready   b 3 -> 4, paused before the cut (m-2)"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace headshift
