@@ -31,6 +31,7 @@ import os
 import shutil
 import sys
 import time
+import urllib.request
 
 import yaml
 
@@ -78,11 +79,13 @@ class FleetLab(labkit.Lab):
         return run(argv, check=check)
 
     # ---- up ----
-    def up(self, hosts=3, tenants=3, devices=20, clusters=("3", "4")):
+    def up(self, hosts=3, tenants=3, devices=20, clusters=("3", "4"), sandbox_args=()):
+        """sandbox_args: more `headshift sandbox up` options, e.g. --tenant NAME:CLUSTER:DEVICES (replaces
+        `tenants`), --lookup cached, --reload-drops-sessions (stand-ins that restart on their reload)."""
         self.begin(replace=True, subdirs=())
         os.chmod(self.dir, 0o755)
         try:
-            return self._up(hosts, tenants, devices, list(clusters))
+            return self._up(hosts, tenants, devices, list(clusters), list(sandbox_args))
         except BaseException:
             try:
                 self.down(quiet=True)
@@ -100,11 +103,11 @@ class FleetLab(labkit.Lab):
     def _save(self):
         self.save()
 
-    def _up(self, n_hosts, tenants, devices, clusters):
+    def _up(self, n_hosts, tenants, devices, clusters, sandbox_args):
         t0 = time.monotonic()
         sb_dir = self.path("sandbox")
         run([HS, "sandbox", "up", "--name", self.sandbox, "--state-dir", sb_dir, "--no-fleet", "--tenants", str(tenants),
-             "--devices", str(devices), "--clusters", ",".join(clusters), "--json"], timeout=600)
+             "--devices", str(devices), "--clusters", ",".join(clusters), "--json"] + sandbox_args, timeout=600)
         self.on_teardown([HS, "sandbox", "down", "--name", self.sandbox, "--state-dir", sb_dir])
         with open(os.path.join(sb_dir, "lab.json")) as f:
             sb = json.load(f)
@@ -354,6 +357,16 @@ class FleetLab(labkit.Lab):
         p = self.hs("sessions", "list", "--port", "80,443", "--json", config=h["headshift_config"], netns=h["netns"],
                     check=True)
         return {s["remote"]: s["cookie"] for s in json.loads(p.stdout)["sockets"]}
+
+    def health(self, cluster):
+        """The stand-in of `cluster` about itself (GET /health): `reloads`, the restarts it went through."""
+        c = next(c for c in self.control_config()["clusters"] if str(c["id"]) == str(cluster))
+        with urllib.request.urlopen(c["control_url"] + "/health", timeout=10) as r:
+            return json.load(r)
+
+    def control_config(self):
+        with open(self.info["control_config"]) as f:
+            return yaml.safe_load(f)
 
     # ---- down ----
     def down(self, quiet=True):
