@@ -92,6 +92,13 @@ class FleetDrainBatch(base.FleetCase):
             self.assertEqual(ready[t]["next_step"], "snapshot_sessions")
             self.assertTrue(ready[t]["client_addresses"], ready[t])
             self.assertEqual({d["disconnects"] for d in self.devices(t).values()}, {1}, t)
+        # the same command again adopts both (no second copy, no second restart), and reports them again
+        q = self.lab.hs("--json", "migrate", *MOVED, "--to", "5", "--yes")
+        self.assertEqual(q.returncode, 0, q.stdout + q.stderr)
+        rerun = json.loads(q.stdout)
+        self.assertEqual({m["tenant"]: m["id"] for m in rerun["paused_before_cut"]},
+                         {t: m["id"] for t, m in ready.items()}, rerun)
+        self.assertEqual(self.lab.health("5")["reloads"], 1)
         mid = ready["hsa"]["id"]
         q = self.lab.hs("--json", "resume", mid)
         again = json.loads(q.stdout)
