@@ -49,7 +49,14 @@ WavePacer::Verdict WavePacer::Observe(int64_t back, double now_ms) {
   double elapsed = now_ms - started_ms_;
   bool in_window = elapsed <= static_cast<double>(tuning_.window_ms);
   if (in_window) back_in_window_ = last_back_ - back_at_start_;
-  int64_t shrunk = std::clamp<int64_t>(back_in_window_, 1, std::max<int64_t>(1, wave_size_));
+  // What the target demonstrably takes back in one window: the count seen inside it, or the wave's
+  // whole rate so far scaled to the window when the window was not sampled well (a slow read of the
+  // signal, a late first observation) — a sampled 0 must not collapse a target that does absorb.
+  double rate_in_window = elapsed > 0 ? static_cast<double>(last_back_ - back_at_start_) *
+                                            static_cast<double>(tuning_.window_ms) / elapsed
+                                      : 0.0;
+  int64_t shown = std::max<int64_t>(back_in_window_, static_cast<int64_t>(std::floor(rate_in_window)));
+  int64_t shrunk = std::clamp<int64_t>(shown, 1, std::max<int64_t>(1, wave_size_));
   if (last_back_ >= target()) {
     timeouts_in_row_ = 0;
     if (in_window) {

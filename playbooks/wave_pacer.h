@@ -15,8 +15,10 @@
 //     that comes back later counts when it does.
 //   * Absorbed within window_ms of the wave's start: the next wave is twice as big (grow while the
 //     target keeps up).
-//   * Absorbed later than the window (fell behind): the next wave is what came back within the window
-//     (at least 1, at most this wave): the target's demonstrated absorption in one window.
+//   * Absorbed later than the window (fell behind): the next wave is what came back within the window,
+//     or the wave's rate so far scaled to one window if that is more (a window sampled late or by a
+//     slow read must not collapse the wave) — at least 1, at most this wave: the target's demonstrated
+//     absorption in one window.
 //   * Not absorbed by timeout_ms: the next wave goes anyway, sized as when behind (never stalls the cut).
 //     After kMaxTimeouts silent timeouts in a row (waves during which not one device came back) the
 //     signal is not trusted: the rest goes as one last wave. A timeout with devices coming back is a

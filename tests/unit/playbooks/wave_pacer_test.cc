@@ -64,19 +64,27 @@ TEST(WavePacerTest, ShrinksToWhatCameBackWithinTheWindowWhenItFallsBehind) {
   EXPECT_EQ(p.Observe(40, 2500), V::kWait);   // past the window: no longer counted as "within"
   EXPECT_EQ(p.Observe(44, 3200), V::kBehind); // absorbed, but late
   EXPECT_EQ(p.wave_back_in_window(), 10);
-  EXPECT_EQ(p.NextWave(), 10);
+  EXPECT_EQ(p.NextWave(), 12);                // 28 back in 2.2 s is 12 per window, more than the 10 seen in it
   // Keeping up again grows from there.
-  p.Sent(10, 10, 44, 3300);
-  EXPECT_EQ(p.Observe(53, 3700), V::kAbsorbed);  // ceil(0.9 * 58)
-  EXPECT_EQ(p.NextWave(), 20);
+  p.Sent(12, 12, 44, 3300);
+  EXPECT_EQ(p.Observe(54, 3700), V::kAbsorbed);  // ceil(0.9 * 60)
+  EXPECT_EQ(p.NextWave(), 24);
 }
 
-TEST(WavePacerTest, ShrinksToOneWhenNothingCameBackWithinTheWindow) {
+TEST(WavePacerTest, NothingSeenWithinTheWindowShrinksToTheWavesRatePerWindow) {
   WavePacer p(100, 100, 0, Tuning());
   p.Sent(16, 16, 0, 0);
   EXPECT_EQ(p.Observe(0, 900), V::kWait);
   EXPECT_EQ(p.Observe(16, 5000), V::kBehind);
-  EXPECT_EQ(p.NextWave(), 1);
+  EXPECT_EQ(p.NextWave(), 3);  // 16 back in 5 s: 3 per 1 s window
+}
+
+TEST(WavePacerTest, ALateFirstObservationDoesNotCollapseTheWave) {
+  WavePacer p(200, 200, 0, Tuning());
+  p.Sent(32, 32, 0, 0);
+  // The signal's first answer arrives after the window (a slow read): 30 back by 1.2 s.
+  EXPECT_EQ(p.Observe(30, 1200), V::kBehind);
+  EXPECT_EQ(p.NextWave(), 25);  // 30 in 1.2 s = 25 per window, not 1
 }
 
 TEST(WavePacerTest, TimeoutSendsTheNextWaveAnywayAndTwoSilentInARowGiveUpTheSignal) {
