@@ -212,3 +212,28 @@ class SwarmWatch:
         return {"devices": len(devices), "disconnected": sorted(disconnected), "reconnected_within": len(inter),
                 "unrecovered": sorted(set(unrecovered)), "reauth": sorted(reauth), "identity_changed": sorted(changed),
                 "interruption_ms": percentiles(inter)}
+
+
+def first_losses(watch, devices=None, since=None):
+    """device -> time (s since the epoch) of its first control-connection loss at or after `since`, for the
+    devices of a SwarmWatch that lost their connection."""
+    out = {}
+    for d in devices or watch.devices:
+        ts = [t for t, _, _ in watch.losses(d) if since is None or t >= since]
+        if ts:
+            out[d] = min(ts)
+    return out
+
+
+def waves(times, gap_s=0.2):
+    """Groups disconnect times (seconds) into waves: a gap of more than gap_s between two consecutive
+    disconnects starts a new wave. A paced reset destroys one wave's sessions within milliseconds and the next
+    wave waits for the previous one to come back (a reconnect takes a dial, TLS, Noise and a first map: far
+    more than 0.2 s), so the waves the devices saw are these groups. Returns [[times of wave 1], ...]."""
+    out = []
+    for t in sorted(times):
+        if out and t - out[-1][-1] <= gap_s:
+            out[-1].append(t)
+        else:
+            out.append([t])
+    return out
