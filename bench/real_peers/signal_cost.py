@@ -11,9 +11,10 @@ The lab (sandbox/real/reallab.py, swarms): --tenants T tenants, all homed on nod
 tailscale control clients + --devices D tailscaled (default 4 x 500 + 1: 2,004 devices on node 3); node 4 is
 empty (the lab has two nodes). Once every device has its netmap, each signal is asked --requests N times per
 round, the signals in turn, --rounds R rounds (load from other processes hits them alike), one new TCP
-connection per request (as a poller does). Per request: wall time until the last byte, body bytes. Per batch:
-headscale's CPU seconds (utime+stime of its process, /proc) minus the idle rate measured between batches times
-the batch's duration, divided by N. The answers are also checked: each signal must see the tenant's devices
+connection per request (as a poller does), once headscale has settled (its own CPU rate below --quiet-below:
+the arrivals of 2,000 devices keep it busy for minutes). Per request: wall time until the last byte, body
+bytes. Per batch: headscale's CPU seconds (utime+stime of its process, /proc) minus its idle rate (measured
+for --idle-s just before and just after the batch) times the batch's duration, divided by N. The answers are also checked: each signal must see the tenant's devices
 connected (a signal that answers fast but wrong is no signal).
 
     flock /tmp/headshift-lab.lock /usr/bin/python3 bench/real_peers/signal_cost.py --json bench/results/signal_cost.json
@@ -107,11 +108,9 @@ def measure(lab, node, tenant, requests, rounds, idle_s):
     idle_rates = []
     for r in range(rounds):
         for s in SIGNALS:
-            # The idle rate just before this batch (keep-alives of thousands of devices cost something).
-            c0, t0 = cpu_ticks(pid), time.monotonic()
-            time.sleep(idle_s)
-            idle = (cpu_ticks(pid) - c0) / CLK / (time.monotonic() - t0)
-            idle_rates.append(idle)
+            # headscale's own rate around the batch (keep-alives of thousands of devices, stragglers' retries):
+            # measured just before and just after it, the batch is charged only what exceeds their mean.
+            idle_before = idle_rate(pid, idle_s)
             c0, t0 = cpu_ticks(pid), time.monotonic()
             for _ in range(requests):
                 body, secs = sig.ask(s)
@@ -120,10 +119,12 @@ def measure(lab, node, tenant, requests, rounds, idle_s):
                 seen[s].append(sig.connected(s, body))
             dt = time.monotonic() - t0
             used = (cpu_ticks(pid) - c0) / CLK
+            idle = (idle_before + idle_rate(pid, idle_s)) / 2
+            idle_rates.append(idle)
             raw_cpu[s].append(used / requests)
             cpu[s].append(max(0.0, used - idle * dt) / requests)
         log(f"round {r + 1}/{rounds}: " + ", ".join(
-            f"{s} p50 {observe.percentiles(lat[s])['p50']} ms" for s in SIGNALS))
+            f"{s} p50 {observe.percentiles(lat[s])['p50']} ms" for s in SIGNALS) + f"; idle {idle:.2f} CPU/s")
     out = {}
     for s in SIGNALS:
         out[s] = {"request": lab_request_text(s, sig), "requests": len(lat[s]),
@@ -135,11 +136,48 @@ def measure(lab, node, tenant, requests, rounds, idle_s):
     return out, {"tenant_devices": len(sig.tenant_ids), "idle_cpu_per_s": round(sum(idle_rates) / len(idle_rates), 4)}
 
 
+def idle_rate(pid, seconds):
+    """headscale's CPU seconds per second over `seconds` with no request of ours."""
+    c0, t0 = cpu_ticks(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_ticks(pid) - c0) / CLK / (time.monotonic() - t0)
+
+
+def wait_quiet(pid, below, timeout):
+    """Until headscale's idle rate is below `below` CPU/s (the devices' arrivals worked off), at most timeout
+    seconds; returns the last rate measured."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rate = idle_rate(pid, 5.0)
+        if rate < below or time.monotonic() >= deadline:
+            return rate
+        log(f"headscale busy ({rate:.2f} CPU/s): waiting for it to settle")
+
+
 def lab_request_text(s, sig):
     url, headers = sig.requests[s]
     u = urllib.parse.urlsplit(url)
     return f"GET :{u.port}{u.path}{'?' + u.query if u.query else ''}" + (
         " (Accept: application/json)" if headers.get("Accept") else " (API key)")
+
+
+def wait_connected(lab, fraction, timeout):
+    """Until at least `fraction` of the swarm devices have their control session up (their records say so);
+    returns how many have. headscale v0.29.3 with 2,000 devices on one node leaves a few map requests
+    unanswered for minutes (its batcher drops "stale" connections): 0.99 measures the node as it is."""
+    deadline = time.monotonic() + timeout
+    last = 0.0
+    while True:
+        counts = [lab.swarm_counts(t) for t in lab.swarm_tenants()]
+        up, total = sum(c["connected"] for c in counts), sum(c["devices"] for c in counts)
+        if up >= fraction * total:
+            return up
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"only {up} of {total} swarm devices connected after {timeout:.0f} s")
+        if time.monotonic() - last > 30:
+            log(f"{up} of {total} swarm devices connected")
+            last = time.monotonic()
+        time.sleep(5)
 
 
 def node_devices(lab, node):
@@ -158,8 +196,14 @@ def main():
     ap.add_argument("--tenant", default="hsa")
     ap.add_argument("--requests", type=int, default=10, help="requests per signal per round")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--idle-s", type=float, default=2.0, help="idle CPU measured this long before each batch")
+    ap.add_argument("--idle-s", type=float, default=2.0,
+                    help="headscale's idle CPU measured this long before and after each batch")
+    ap.add_argument("--quiet-below", type=float, default=0.15,
+                    help="before measuring, wait until headscale uses less than this many CPU/s (default 0.15)")
+    ap.add_argument("--quiet-timeout", type=float, default=600)
     ap.add_argument("--up-timeout", type=float, default=1800)
+    ap.add_argument("--min-connected", type=float, default=1.0,
+                    help="measure once this fraction of the swarm devices is connected (default: all)")
     ap.add_argument("--json")
     args = ap.parse_args()
     own = not args.lab
@@ -169,22 +213,29 @@ def main():
         if own:
             names = [f"hs{chr(ord('a') + i)}" for i in range(args.tenants)]
             log(f"lab up: {args.tenants} tenants x ({args.swarm} swarm + {args.devices} tailscaled), all on node 3")
-            lab.up(args.tenants, args.devices, ["3", "4"], "traefik", swarm=args.swarm, policy="probes", tagged=0,
-                   swarm_concurrency=args.swarm_concurrency, swarm_timeout=args.up_timeout,
-                   homes={t: "3" for t in names})
-            log(f"lab up in {lab.info['up_s']} s (swarms {lab.info.get('swarm_up_s')} s)")
+            lab.info = {}
+            try:
+                lab.up(args.tenants, args.devices, ["3", "4"], "traefik", swarm=args.swarm, policy="probes",
+                       tagged=0, swarm_concurrency=args.swarm_concurrency, swarm_timeout=args.up_timeout,
+                       homes={t: "3" for t in names})
+            except reallab.LabError as e:  # swarms not all up: measure what is, if enough (--min-connected)
+                if "swarm devices without a netmap" not in str(e) or args.min_connected >= 1.0:
+                    raise
+                log(f"{e}: measuring with --min-connected {args.min_connected}")
+            log(f"lab up in {lab.info.get('up_s')} s (swarms {lab.info.get('swarm_up_s')} s)")
         lab.load()
-        lab.wait_swarms(args.up_timeout, connected=True)
-        lab.wait_online(timeout=args.up_timeout)
-        time.sleep(5)
+        connected = wait_connected(lab, args.min_connected, args.up_timeout)
+        quiet = wait_quiet(lab.pid(f"headscale-{args.node}"), args.quiet_below, args.quiet_timeout)
         devices = node_devices(lab, args.node)
-        log(f"node {args.node}: {devices} devices, all online")
+        log(f"node {args.node}: {devices} devices, {connected} swarm devices connected")
         results, extra = measure(lab, args.node, args.tenant, args.requests, args.rounds, args.idle_s)
         doc = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
                            "loadavg": [round(x, 1) for x in os.getloadavg()]},
                "headscale": subprocess_version([reallab.peer_bin("headscale"), "version"]),
-               "node": args.node, "node_devices": devices, "tenant": args.tenant, **extra,
+               "node": args.node, "node_devices": devices, "swarm_connected": connected,
+               "idle_cpu_per_s_at_start": round(quiet, 3), "tenant": args.tenant,
+               **extra,
                "shape": {"tenants": args.tenants, "swarm_per_tenant": args.swarm, "tailscaled_per_tenant": args.devices,
                          "policy": lab.info["acl_policy"]["kind"]} if own else {"lab": args.lab},
                "command": " ".join(["bench/real_peers/signal_cost.py"] + sys.argv[1:]),
