@@ -45,7 +45,7 @@ sys.path.insert(0, os.path.join(REPO, "sandbox", "real"))
 import observe  # noqa: E402
 import reallab  # noqa: E402
 from observed_move import observed_move  # noqa: E402
-from swarm_records import first_losses, waves  # noqa: E402
+from swarm_records import reset_times, waves  # noqa: E402
 
 HS = os.environ.get("HEADSHIFT_BIN", os.path.join(REPO, "build", "cli", "headshift"))
 METHODS = ("headshift-adaptive", "headshift-unpaced", "headshift-fixed", "hand", "headshift-drain")
@@ -159,7 +159,7 @@ def report_pacing(report):
 
 def waves_seen(watch, started_at):
     """Wave sizes the moved swarm devices saw: their first disconnect after the start, grouped by gaps."""
-    return [len(w) for w in waves(first_losses(watch, since=started_at).values())]
+    return [len(w) for w in waves(reset_times(watch, since=started_at).values())]
 
 
 def measure(lab, method, args):

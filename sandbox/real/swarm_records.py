@@ -103,7 +103,7 @@ class SwarmWatch:
     start() / stop(); events[d] = [(t_seconds_since_epoch, kind, text)], losses(d), reauths(d),
     interruptions_ms(d), summary(devices) with the same shapes as DeviceLogWatch."""
 
-    KINDS = ("lost", "netmap", "needs_login", "auth_url", "registered", "key_changed", "id_changed")
+    KINDS = ("lost", "netmap", "needs_login", "auth_url", "registered", "key_changed", "id_changed", "error")
 
     def __init__(self, swarm, devices=None, interval=0.05):
         self.swarm = swarm
@@ -170,6 +170,11 @@ class SwarmWatch:
             self._thread.join()
         return self
 
+    def events_of(self, d):
+        """A copy of device d's events so far: [(t, kind, text)], kinds KINDS ("error": text = the error)."""
+        with self._lock:
+            return list(self.events[d])
+
     def losses(self, d):
         with self._lock:
             return [e for e in self.events[d] if e[1] == "lost"]
@@ -222,6 +227,29 @@ def first_losses(watch, devices=None, since=None):
         ts = [t for t, _, _ in watch.losses(d) if since is None or t >= since]
         if ts:
             out[d] = min(ts)
+    return out
+
+
+RESET_ERROR = "connection reset by peer"
+
+
+def reset_times(watch, devices=None, since=None):
+    """device -> when its session was reset (s since the epoch): its first loss at or after `since` whose error
+    (the client's next `error` record) is a TCP reset, which is what a session reset (SOCK_DESTROY on the proxy)
+    gives; a device whose losses all had another cause (e.g. "EOF": the proxy closed it when the route changed)
+    gets its last loss instead. Only devices that lost their connection."""
+    out = {}
+    for d in devices or watch.devices:
+        evs = [e for e in watch.events_of(d) if since is None or e[0] >= since]
+        lost = [i for i, e in enumerate(evs) if e[1] == "lost"]
+        if not lost:
+            continue
+        out[d] = evs[lost[-1]][0]
+        for i in lost:
+            err = next((e for e in evs[i + 1:] if e[1] in ("error", "lost", "netmap")), None)
+            if err and err[1] == "error" and RESET_ERROR in err[2]:
+                out[d] = evs[i][0]
+                break
     return out
 
 

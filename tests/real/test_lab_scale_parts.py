@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "sandbox
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "sandbox", "real"))
 
 from labkit import LabError, cgroups  # noqa: E402
-from swarm_records import first_losses, waves  # noqa: E402
+from swarm_records import SwarmWatch, first_losses, reset_times, waves  # noqa: E402
 
 
 class Waves(unittest.TestCase):
@@ -35,6 +35,23 @@ class Waves(unittest.TestCase):
                 return {"a": [(5.0, "lost", ""), (20.0, "lost", ""), (21.0, "lost", "")],
                         "b": [(22.0, "lost", "")], "c": [(1.0, "lost", "")]}[d]
         self.assertEqual(first_losses(Watch(), since=10.0), {"a": 20.0, "b": 22.0})
+
+
+    def test_reset_time_is_the_loss_a_tcp_reset_ended(self):
+        class Swarm:
+            def devices(self):
+                return ["a", "b", "c"]
+        w = SwarmWatch(Swarm())
+        w.events = {
+            # the route switch closed a's session (EOF), its new one was reset by the wave at 12.0
+            "a": [(11.0, "lost", ""), (11.01, "error", "PollNetMap: EOF"), (11.5, "netmap", ""),
+                  (12.0, "lost", ""), (12.05, "error", "read tcp ...: read: connection reset by peer"),
+                  (12.6, "netmap", "")],
+            "b": [(12.001, "lost", ""), (12.02, "error", "read: connection reset by peer"), (12.7, "netmap", "")],
+            "c": [(13.0, "lost", ""), (13.1, "error", "PollNetMap: EOF")],  # no reset: its last loss
+        }
+        self.assertEqual(reset_times(w, since=10.0), {"a": 12.0, "b": 12.001, "c": 13.0})
+        self.assertEqual(reset_times(w, since=12.5), {"c": 13.0})
 
 
 class CpuController(unittest.TestCase):

@@ -7,9 +7,10 @@ are homed on node 3 (hsa, hsb: REAL_PACING_SWARM swarm devices, default 120, + 1
 node 4 (a normal target), then hsb to node 5 (the slowed one), each with `headshift migrate` and its default
 pacing (adaptive, signal: the target's /debug/batcher). Then, from what the swarm devices recorded (never from
 headshift's report, which is only checked against them):
-  - each moved swarm device lost its control connection once after the move started; grouping those
-    disconnect times into waves (swarm_records.waves: a new wave after a gap), the slowed target got smaller
-    waves on average and more of them than the normal one for the same number of devices;
+  - each moved swarm device had its session reset after the move started; grouping those reset times (each
+    device's TCP reset, swarm_records.reset_times) into waves (swarm_records.waves: a new wave after a gap),
+    the slowed target got smaller waves on average and more of them than the normal one for the same number of
+    devices;
   - every device of both tenants got a netmap again with the node key and ID it had, is online on its target's
     own API, nobody was asked to log in again;
   - the report's waves agree with the records: as many waves as the devices saw, mode adaptive.
@@ -30,7 +31,7 @@ sys.path.insert(0, os.path.join(REPO, "sandbox", "real"))
 import observe  # noqa: E402
 import reallab  # noqa: E402
 from observed_move import observed_move  # noqa: E402
-from swarm_records import first_losses, waves  # noqa: E402
+from swarm_records import reset_times, waves  # noqa: E402
 
 HEADSHIFT = os.environ.get("HEADSHIFT_BIN", os.path.join(REPO, "build", "cli", "headshift"))
 SWARM = int(os.environ.get("REAL_PACING_SWARM", "120"))
@@ -86,8 +87,9 @@ class RealPacing(unittest.TestCase):
             self.assertEqual(s["unrecovered"], [], t)
         self.assertEqual(res["identity"], {})
         self.assertEqual(res["registrations"], [])
-        # The waves the devices saw: their first disconnect after the move started, grouped by gaps.
-        lost = first_losses(w, since=res["started_at"])
+        # The waves the devices saw: when each device's session was reset (its TCP reset after the move started;
+        # swarm_records.reset_times), grouped by gaps.
+        lost = reset_times(w, since=res["started_at"])
         self.assertEqual(len(lost), SWARM, f"{SWARM - len(lost)} moved device(s) never lost their connection")
         seen = [len(x) for x in waves(lost.values())]
         pacing = report_pacing(res["report"])
