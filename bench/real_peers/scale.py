@@ -36,7 +36,6 @@ import os
 import platform
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -47,71 +46,19 @@ import reallab  # noqa: E402
 from observed_move import observed_move  # noqa: E402
 from swarm_records import reset_times, waves  # noqa: E402
 
+sys.path.insert(0, HERE)
+from headscale_usage import Sampler, headscale_starts  # noqa: E402
+from scale_drain import measure_drain  # noqa: E402
+
 HS = os.environ.get("HEADSHIFT_BIN", os.path.join(REPO, "build", "cli", "headshift"))
 METHODS = ("headshift-adaptive", "headshift-unpaced", "headshift-fixed", "hand", "headshift-drain")
 DEFAULT_METHODS = ("headshift-adaptive", "headshift-unpaced", "headshift-fixed", "headshift-drain")
 MIGRATE_ARGS = {"headshift-adaptive": [], "headshift-unpaced": ["--reset-rate", "0"],
                 "headshift-fixed": ["--pacing", "fixed"]}
-CLK = os.sysconf("SC_CLK_TCK")
 
 
 def log(msg):
     print(f"[scale {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-class Sampler:
-    """CPU seconds and peak RSS of each headscale node over a move (pids looked up each time: a restart
-    replaces the process)."""
-
-    def __init__(self, lab):
-        self.lab, self.clusters = lab, list(lab.info["clusters"])
-        self.cpu = {c: {} for c in self.clusters}  # pid -> last utime+stime ticks
-        self.base = {}
-        self.rss = {c: 0 for c in self.clusters}
-        self._stop = threading.Event()
-
-    def _sample(self, first=False):
-        for c in self.clusters:
-            pid = self.lab.pid(f"headscale-{c}")
-            if not pid:
-                continue
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    st = f.read().rsplit(")", 1)[1].split()
-                with open(f"/proc/{pid}/status") as f:
-                    rss = next((int(x.split()[1]) for x in f if x.startswith("VmRSS:")), 0)
-            except (OSError, StopIteration):
-                continue
-            ticks = int(st[11]) + int(st[12])  # utime + stime
-            if first:
-                self.base[(c, pid)] = ticks  # a process started during the move counts from 0
-            self.cpu[c][pid] = ticks
-            self.rss[c] = max(self.rss[c], rss)
-
-    def start(self):
-        self._sample(first=True)
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def _run(self):
-        while not self._stop.wait(0.5):
-            self._sample()
-
-    def stop(self):
-        self._stop.set()
-        self._t.join()
-        self._sample()
-        out = {}
-        for c in self.clusters:
-            ticks = sum(t - self.base.get((c, pid), 0) for pid, t in self.cpu[c].items())
-            out[c] = {"cpu_s": round(ticks / CLK, 1), "rss_max_mib": round(self.rss[c] / 1024)}
-        return out
-
-
-def headscale_starts(lab, c, since, until=None):
-    """Starts of node c's headscale spawned in [since, until] (the lab records every start)."""
-    return len([s for s in lab.node_starts(c, since=since) if until is None or s["t"] <= until])
 
 
 def clusters_of(args):
@@ -235,71 +182,6 @@ def measure(lab, method, args):
                                                              "warnings") if k in report}
         if isinstance(out["report_summary"].get("stragglers"), list):
             out["report_summary"]["stragglers"] = len(out["report_summary"]["stragglers"])
-    return out
-
-
-def measure_drain(lab, args):
-    """`headshift drain 3 --to 4,5` while every device is watched: the moved tenants' interruptions, the
-    targets' restarts (start times) and what their own devices saw."""
-    homes = {t: ti["home"] for t, ti in lab.info["tenants"].items()}
-    moved = [t for t, h in homes.items() if h == "3"]
-    argv = [HS, "--config", lab.info["config"], "--json", "drain", "3", "--to", "4,5"]
-    sampler = Sampler(lab).start()
-    # observed_move watches every tenant; "hsa"/"4" only name whose probe pair and API view it reports.
-    res = observed_move(lab, "hsa", "4", argv, timeout=args.move_timeout, reconnect_wait_s=args.reconnect_wait)
-    usage = sampler.stop()
-    ended = res["started_at"] + res["elapsed_ms"] / 1000.0
-    lab.load()
-    report = res["report"] or {}
-    placed = {}
-    for t in moved:
-        for c in ("4", "5"):
-            if int(lab.psql(f"hs{c}", "SELECT count(*) FROM nodes n JOIN users u ON u.id = n.user_id "
-                                      f"WHERE u.name = '{t}' AND n.deleted_at IS NULL")):
-                placed[t] = c
-    targets = sorted(set(placed.values()))
-    sw = res["swarm_watch"]
-    inter, back60, disconnected, unrecovered = [], 0, 0, 0
-    for t in moved:
-        s = res["tenants"][t]
-        inter += [v for d in sw[t].devices for v in sw[t].interruptions_ms(d) if v is not None] if t in sw else []
-        disconnected += len(s["disconnected"])
-        unrecovered += len(s["unrecovered"])
-        if t in sw:
-            back60 += sum(1 for d in sw[t].devices
-                          if sw[t].interruptions_ms(d) and all(v is not None and v <= 60000
-                                                               for v in sw[t].interruptions_ms(d)))
-    own = {}  # the targets' own devices (tenants homed there): interruptions per device during the drain
-    for c in targets:
-        counts, iv_all = [], []
-        for t in [t for t, h in homes.items() if h == c and t in sw]:
-            for d in sw[t].devices:
-                iv = sw[t].interruptions_ms(d)
-                counts.append(len(iv))
-                iv_all += [v for v in iv if v is not None]
-        own[c] = {"devices": len(counts), "disconnected": sum(1 for n in counts if n),
-                  "disconnected_more_than_once": sum(1 for n in counts if n > 1),
-                  "interruption_ms": {k: v for k, v in observe.percentiles(iv_all).items() if k != "n"}}
-    devices = {t: len(lab.info["tenants"][t]["devices"]) + lab.info["tenants"][t].get("swarm", 0) for t in homes}
-    out = {
-        "method": "headshift-drain", "exit_code": res["exit_code"], "tenants": len(homes),
-        "devices_total": sum(devices.values()), "drained": "3", "to": ["4", "5"], "placement": placed,
-        "tenants_moved": len(moved), "devices_moved": sum(devices[t] for t in moved),
-        "interruption_ms": {k: v for k, v in observe.percentiles(inter).items() if k != "n"},
-        "disconnected": disconnected, "reconnected_swarm_within_60s": back60, "unrecovered": unrecovered,
-        "reauth": sum(len(s["reauth"]) for s in res["tenants"].values()),
-        "identity_changed": sum(len(s.get("identity_changed", [])) for s in res["tenants"].values()) +
-        len(res["identity"]),
-        "lost_probes": res["probe"]["lost"], "probes": res["probe"]["sent"], "total_ms": res["elapsed_ms"],
-        "target_restarts_per_target": {c: headscale_starts(lab, c, res["started_at"], ended) for c in ("4", "5")},
-        "target_restarts_reported": report.get("target_restarts"),
-        "targets_own_devices": own,
-        "headscale": usage, "headscale_cpu_s": {c: u["cpu_s"] for c, u in usage.items()},
-        "headscale_rss_max_mib": {c: u["rss_max_mib"] for c, u in usage.items()},
-        "registrations": len(res["registrations"]),
-    }
-    if res["exit_code"] != 0:
-        out["stderr"] = res["stderr"][-1500:]
     return out
 
 

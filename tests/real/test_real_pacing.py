@@ -21,7 +21,6 @@ Env: HEADSHIFT_BIN, HEADSHIFT_PEERS_DIR, REAL_PACING_SWARM, REAL_PACING_CPU, REA
 import json
 import os
 import sys
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
