@@ -1,5 +1,6 @@
 // `headshift drain | uncordon | rebalance | apply`: many tenants (playbooks/fleet_ops.h).
 #include "cli/command.h"
+#include "cli/fleet_result.h"
 #include "cli/progress.h"
 #include "playbooks/fleet_ops.h"
 
@@ -17,6 +18,8 @@ struct FleetArgs {
   std::string resume;
   bool confirm = false;
   std::string reason;
+  int64_t reset_rate = -1;
+  std::string pacing;
 };
 
 StatusOr<std::unique_ptr<FleetOps>> OpenFleet(Context& ctx) {
@@ -30,21 +33,10 @@ FleetOptions Options(Context& ctx, const FleetArgs& a) {
   o.concurrency = a.concurrency;
   o.dry_run = a.dry_run;
   o.allow_shared = a.allow_shared;
+  o.reset_rate = a.reset_rate;
+  o.pacing = a.pacing;
   o.progress = LineProgress(ctx);
   return o;
-}
-
-CommandResult FromFleet(const StatusOr<FleetReport>& r) {
-  if (!r.ok()) return Fail(r.status());
-  CommandResult out;
-  out.json = r->ToJson();
-  out.text = r->ToText();
-  if (!r->ok()) {
-    out.status = Status::Failed(std::to_string(r->failed.size()) + " move(s) failed, " +
-                                    std::to_string(r->pending.size()) + " still pending",
-                                "see the report; failed moves were rolled back, re-run to continue");
-  }
-  return out;
 }
 
 const CommandRegistrar kFleet([](CLI::App& app, const auto& bind) {
@@ -54,9 +46,14 @@ const CommandRegistrar kFleet([](CLI::App& app, const auto& bind) {
   auto* drain = app.add_subcommand("drain", "cordon a cluster and move all its tenants away");
   drain->add_option("cluster", a->cluster, "cluster id to drain")->required();
   drain->add_option("--to", a->to, "allowed target clusters (comma-separated)")->delimiter(',');
-  drain->add_option("--concurrency", a->concurrency, "tenants moved at once")->check(CLI::Range(1, 64));
+  drain->add_option("--concurrency", a->concurrency,
+                    "tenants moved at once (copied at once, then cut one at a time, when a target's restart is shared)")->check(CLI::Range(1, 64));
   drain->add_flag("--dry-run", a->dry_run, "print the plan only");
   drain->add_flag("--allow-shared", a->allow_shared, "also reset client addresses shared with other tenants");
+  drain->add_option("--reset-rate", a->reset_rate, "cap on session resets per second (0 = unpaced; default: sessions.reset_rate)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
+  drain->add_option("--pacing", a->pacing, "adaptive (waves follow what the target absorbs) or fixed (default: sessions.pacing)")
+      ->check(CLI::IsMember({"adaptive", "fixed"}));
   bind(drain, [a](Context& ctx) {
     auto f = OpenFleet(ctx);
     if (!f.ok()) return Fail(f.status());
@@ -94,6 +91,10 @@ const CommandRegistrar kFleet([](CLI::App& app, const auto& bind) {
   rebalance->add_option("--max-moves", a->max_moves, "at most this many moves (0 = no limit)")->check(CLI::Range(0, 100000));
   rebalance->add_flag("--dry-run", a->dry_run, "print the plan only");
   rebalance->add_flag("--allow-shared", a->allow_shared, "also reset client addresses shared with other tenants");
+  rebalance->add_option("--reset-rate", a->reset_rate, "cap on session resets per second (0 = unpaced; default: sessions.reset_rate)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
+  rebalance->add_option("--pacing", a->pacing, "adaptive (waves follow what the target absorbs) or fixed (default: sessions.pacing)")
+      ->check(CLI::IsMember({"adaptive", "fixed"}));
   bind(rebalance, [a](Context& ctx) {
     auto f = OpenFleet(ctx);
     if (!f.ok()) return Fail(f.status());

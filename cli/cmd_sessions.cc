@@ -11,9 +11,11 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/command.h"
+#include "cli/progress.h"
 #include "dataplane/host_fanout.h"
 #include "dataplane/sessions.h"
 #include "migrate/tenant_mover.h"
+#include "playbooks/paced_reset.h"
 
 namespace headshift::cli {
 namespace {
@@ -24,7 +26,10 @@ struct SessionsFlags {
   bool dry_run = false;
   bool allow_shared = false;
   int max_rounds = 3;
-  int64_t rate = 0;  // kill: resets per second per host (0 = all at once)
+  int64_t rate = -1;  // kill: resets per second per host (0 = all at once; -1 = 0, or the config's with --pace-cluster)
+  // kill --snapshot-in on a proxy host of a fleet: pace by the target's view (playbooks/paced_reset.h).
+  std::string pace_cluster, pace_tenant;
+  int64_t fleet_sockets = 0;  // the tenant's sockets on every proxy host together (0: this host's)
 };
 
 // An empty namespace (an unset shell variable) must not fall back to headshift's own namespace.
@@ -105,6 +110,12 @@ StatusOr<Plan> MakePlan(Context& ctx, const SessionsFlags& f, bool kill) {
   Plan plan;
   if (f.max_rounds < 1 || f.max_rounds > 100) {
     return Status::BadInput("--max-rounds " + std::to_string(f.max_rounds) + " is out of range", "pass 1..100");
+  }
+  if (!f.pace_cluster.empty() || !f.pace_tenant.empty() || f.fleet_sockets > 0) {
+    if (f.snapshot_in.empty() || f.pace_cluster.empty() || f.pace_tenant.empty() || f.dry_run) {
+      return Status::BadInput("adaptive pacing resets a snapshot, watching the tenant on the target",
+                              "pass --snapshot-in FILE --pace-cluster ID --pace-tenant NAME together (no --dry-run)");
+    }
   }
   if (!f.snapshot_in.empty()) {
     if (!f.hosts.empty() || !f.netns.empty() || !f.ports.empty() || !f.clients.empty() || !f.conntrack_netns.empty() ||
@@ -232,7 +243,27 @@ CommandResult RunSessions(Context& ctx, const SessionsFlags& f, bool kill) {
   const bool destroys = kill && !f.dry_run && f.snapshot_out.empty();
   TerminatorOptions opts;
   opts.max_rounds = f.max_rounds;
-  opts.resets_per_second = f.rate;
+  opts.resets_per_second = std::max<int64_t>(0, f.rate);
+  std::unique_ptr<TargetBackCounter> back;
+  PacedResetOptions paced;
+  if (!f.pace_cluster.empty()) {
+    // Everything the pacing needs is checked before the first reset: the cluster, its API, the tenant.
+    auto cfg = ctx.config();
+    if (!cfg.ok()) return Fail(cfg.status());
+    const ClusterConfig* target = (*cfg)->FindCluster(f.pace_cluster);
+    if (!target) {
+      return Fail(Status::BadInput("--pace-cluster " + f.pace_cluster + " is not in the config",
+                                   "known clusters: " + (*cfg)->ClusterIds()));
+    }
+    auto counter = WatchTenantByApi(*target, f.pace_tenant, (*cfg)->timeouts.http_ms);
+    if (!counter.ok()) return Fail(counter.status());
+    back = std::move(counter).value();
+    paced.cap_per_s = f.rate >= 0 ? f.rate : (*cfg)->sessions.reset_rate;
+    paced.waves = (*cfg)->sessions.waves;
+    paced.max_rounds = f.max_rounds;
+    paced.fleet_sockets = f.fleet_sockets;
+    paced.progress = LineProgress(ctx);
+  }
 
   auto t0 = std::chrono::steady_clock::now();
   auto ms = [&t0] { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(); };
@@ -274,6 +305,18 @@ CommandResult RunSessions(Context& ctx, const SessionsFlags& f, bool kill) {
   }
 
   spdlog::debug("sessions: {} host(s) opened and checked in {:.1f} ms", tables.size(), ms());
+  if (back) {
+    tables.clear();  // each wave opens its hosts itself
+    auto r = RunPacedReset(plan->hosts, plan->snapshots, back.get(), paced);
+    if (!r.ok()) return Fail(r.status());
+    for (const auto& rep : r->reports) {
+      spdlog::info("sessions: host '{}': {} selected, {} reset, {} gone, {} failed", rep.host, rep.selected, rep.reset,
+                   rep.gone, rep.failed);
+    }
+    CommandResult res = Report(r->reports, true, ctx.json());
+    res.json["pacing"] = r->pacing;
+    return res;
+  }
   // Every host at once (OnEachHost): hosts are independent.
   auto results = OnEachHost<StatusOr<TerminationReport>>(tables.size(), [&](size_t i) -> StatusOr<TerminationReport> {
     if (!plan->snapshots.empty()) return tables[i]->KillSnapshot(plan->snapshots[i], !destroys);
@@ -317,8 +360,17 @@ const CommandRegistrar kSessions([](CLI::App& app, const auto& bind) {
   kill->add_flag("--dry-run", kill_flags->dry_run, "list what would be reset; reset nothing");
   kill->add_option("--max-rounds", kill_flags->max_rounds, "dump-and-destroy rounds (default 3)");
   kill->add_option("--rate", kill_flags->rate,
-                   "reset at most N sessions per second per host, in waves every 10 ms (default 0: all at once)")
+                   "reset at most N sessions per second per host, in waves every 10 ms (default 0: all at once; "
+                   "with --pace-cluster the cap, default sessions.reset_rate)")
       ->check(CLI::Range(int64_t{0}, int64_t{10000000}));
+  kill->add_option("--pace-cluster", kill_flags->pace_cluster,
+                   "with --snapshot-in: reset in waves that follow what this (target) cluster absorbs, watching "
+                   "--pace-tenant's devices come back there (adaptive pacing)");
+  kill->add_option("--pace-tenant", kill_flags->pace_tenant, "with --pace-cluster: the tenant being moved");
+  kill->add_option("--fleet-sockets", kill_flags->fleet_sockets,
+                   "with --pace-cluster: the tenant's snapshotted sockets on every proxy host together; this host "
+                   "resets its proportional share of each fleet-wide wave (default: this host's alone)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
   bind(kill, [kill_flags](Context& ctx) { return RunSessions(ctx, *kill_flags, true); });
 });
 

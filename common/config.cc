@@ -353,6 +353,28 @@ Config ParseRoot(const YAML::Node& root) {
     }
     c.sessions.allow_shared = m.Bool("allow_shared", false);
     c.sessions.reset_rate = m.Int("reset_rate", c.sessions.reset_rate, 0, 10000000);
+    if (m.Has("pacing")) {
+      auto p = ParseResetPacing(m.Str("pacing", false));
+      if (!p.ok()) throw ConfigError{m.Key("pacing") + ": " + p.status().message() + Where(m.Get("pacing"))};
+      c.sessions.pacing = *p;
+    }
+    if (m.Has("waves")) {
+      MapReader w = m.Sub("waves");
+      SessionWavesConfig& wc = c.sessions.waves;
+      wc.first = w.Int("first", wc.first, 1, 1000000);
+      wc.window_ms = w.Int("window_ms", wc.window_ms, 10, 600000);
+      wc.back_fraction = w.Double("back_fraction", wc.back_fraction);
+      if (wc.back_fraction <= 0 || wc.back_fraction > 1) {
+        throw ConfigError{w.Key("back_fraction") + ": " + std::to_string(wc.back_fraction) +
+                          " is out of range (0, 1]" + Where(w.Get("back_fraction"))};
+      }
+      wc.timeout_ms = w.Int("timeout_ms", wc.timeout_ms, 100, 3600000);
+      if (wc.timeout_ms < wc.window_ms) {
+        throw ConfigError{w.Key("timeout_ms") + ": " + std::to_string(wc.timeout_ms) + " is shorter than window_ms " +
+                          std::to_string(wc.window_ms) + Where(w.Get("timeout_ms"))};
+      }
+      w.Finish();
+    }
     m.Finish();
   }
 
@@ -418,6 +440,12 @@ Config ParseRoot(const YAML::Node& root) {
 }  // namespace
 
 const char* DbLayoutName(DbLayout l) { return l == DbLayout::kShared ? "shared" : "split"; }
+const char* ResetPacingName(ResetPacing p) { return p == ResetPacing::kAdaptive ? "adaptive" : "fixed"; }
+StatusOr<ResetPacing> ParseResetPacing(const std::string& s) {
+  if (s == "adaptive") return ResetPacing::kAdaptive;
+  if (s == "fixed") return ResetPacing::kFixed;
+  return Status::BadInput("pacing '" + s + "' is not one of adaptive, fixed");
+}
 const char* ProxyKindName(ProxyKind k) {
   switch (k) {
     case ProxyKind::kHaproxy: return "haproxy";

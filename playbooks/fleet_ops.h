@@ -1,13 +1,19 @@
 // FleetOps: operations over many tenants — drain a cluster, rebalance the fleet, move a list of
-// tenants (plain or canary-then-batches), and run playbooks (`headshift apply`). Each tenant move is
-// one TenantMigration (its own journal entry, lock and rollback); FleetOps plans the moves
-// (playbooks/placement.h) and runs them with bounded concurrency, stopping new moves after the first
-// failure and reporting what is still pending.
+// tenants (plain, canary-then-batches, or `headshift migrate T1 T2 … --to C`), and run playbooks
+// (`headshift apply`). Each tenant move is one TenantMigration (its own journal entry, lock and
+// rollback); FleetOps plans the moves (playbooks/placement.h) and runs them through TargetBatch
+// (playbooks/target_batch.h): per target, every tenant copied up to `policy`, ONE restart of the
+// target, then the cuts; new moves stop after the first failure and the report says what is pending
+// or paused (with resume ids). A rerun continues the migrations a stopped run left paused at `policy`.
+// The dry runs report per target the restarts and the expected time without control of the target's
+// own devices (playbooks/batch_plan.h). Drain, cordon and rebalance live in fleet_ops.cc, playbook
+// runs in fleet_apply.cc.
 //
 // Thread-safety: one FleetOps per thread; it starts worker threads of its own, each with its own
 // TenantMigration.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -26,6 +32,8 @@ struct FleetOptions {
   int concurrency = 1;
   bool dry_run = false;
   bool allow_shared = false;
+  int64_t reset_rate = -1;  // MigrationOptions::reset_rate (-1: sessions.reset_rate)
+  std::string pacing;       // MigrationOptions::pacing (empty: sessions.pacing)
   std::function<void(const std::string& line)> progress;  // one human line per event
 };
 
@@ -50,6 +58,12 @@ class FleetOps {
   // (canary = 0: all with opts.concurrency). Tenants already on `to` are skipped.
   StatusOr<FleetReport> MoveTenants(const std::vector<std::string>& tenants, const std::string& to, int canary,
                                     int batch, const FleetOptions& opts);
+  // `headshift migrate T1 T2 … --to C`: like MoveTenants (canary 0) but strict: refuses before any
+  // change, naming every problem at once — BadInput for an unknown tenant, a tenant listed twice or one
+  // already on `to`; Refused for a tenant with an unfinished migration elsewhere (its resume/rollback
+  // named). A tenant paused at `policy` on its way to `to` is continued. Report operation "migrate".
+  StatusOr<FleetReport> MigrateTenants(const std::vector<std::string>& tenants, const std::string& to,
+                                       const FleetOptions& opts);
   // Runs a playbook from its first step, or continues run `resume_id`; `confirm` passes the pause
   // the run stopped at. Stops at the first failing step (Failed) or at a pause (NeedsOperator).
   StatusOr<PlaybookRunReport> Apply(const std::string& path, const FleetOptions& opts, const std::string& resume_id,

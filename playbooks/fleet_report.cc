@@ -24,8 +24,17 @@ json FleetReport::ToJson() const {
     fail.push_back(j);
   }
   for (const auto& m : pending) pend.push_back(MoveJson(m));
-  json out{{"operation", operation}, {"plan", plan_j}, {"completed", done}, {"failed", fail},
-           {"pending", pend},        {"skipped", skipped}, {"ok", ok()}};
+  json pause = json::array();
+  for (const auto& [m, id] : paused) {
+    json j = MoveJson(m);
+    j["id"] = id;
+    j["resume"] = "headshift resume " + id;
+    pause.push_back(j);
+  }
+  json out{{"operation", operation}, {"plan", plan_j},   {"completed", done},
+           {"failed", fail},         {"pending", pend},  {"paused", pause},
+           {"skipped", skipped},     {"ok", ok()},       {"target_restarts", json(target_restarts)},
+           {"target_restart_detail", target_restart_detail}};
   for (auto it = extra.begin(); it != extra.end(); ++it) out[it.key()] = it.value();
   return out;
 }
@@ -43,6 +52,21 @@ std::string FleetReport::ToText() const {
   }
   for (const auto& [m, e] : failed) o << "  FAILED  " << m.tenant << ": " << e << "\n";
   for (const auto& m : pending) o << "  pending " << m.tenant << " " << m.from << " -> " << m.to << "\n";
+  for (const auto& [m, id] : paused) {
+    o << "  paused  " << m.tenant << " " << m.from << " -> " << m.to << " at policy (" << id
+      << "): continue with `headshift resume " << id << "` or re-run the same command\n";
+  }
+  for (const auto& [cluster, n] : target_restarts) {
+    const json& d = target_restart_detail.contains(cluster) ? target_restart_detail[cluster] : json();
+    if (d.is_object() && d.contains("message")) {
+      o << "  " << d["message"].get<std::string>() << "\n";
+    } else {
+      o << "  cluster " << cluster << ": " << n << " restart(s)\n";
+    }
+    if (d.is_object() && d.contains("reports")) {
+      for (const auto& r : d["reports"]) o << "    " << r.value("reason", "") << ": " << r.value("message", "") << "\n";
+    }
+  }
   return o.str();
 }
 

@@ -4,6 +4,7 @@
 // Thread-safety: values.
 #pragma once
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,8 +23,17 @@ struct FleetReport {
   std::vector<std::pair<PlannedMove, std::string>> failed;  // move, error
   std::vector<PlannedMove> pending;       // planned, not started (stopped after a failure)
   std::vector<std::string> skipped;       // tenants already where they should be
+  // Copied, verified and their policy written, paused before target_ready (journal state paused at
+  // `policy`): the batch stopped before their cut. `headshift resume ID` (or the same command again)
+  // continues each; `headshift rollback ID` undoes it.
+  std::vector<std::pair<PlannedMove, std::string>> paused;  // move, migration id
+  // Restarts per target cluster: what the batch did (dry run: would do). JSON `target_restarts`.
+  std::map<std::string, int> target_restarts;
+  // Per target cluster: the dry run's restart plan (batch_plan.h) or the restart reports of the run
+  // (batch_restart.h). JSON `target_restart_detail`.
+  nlohmann::json target_restart_detail = nlohmann::json::object();
   nlohmann::json extra = nlohmann::json::object();  // operation-specific (loads, tolerance band)
-  bool ok() const { return failed.empty() && pending.empty(); }
+  bool ok() const { return failed.empty() && pending.empty() && paused.empty(); }
   nlohmann::json ToJson() const;
   std::string ToText() const;
 };

@@ -56,6 +56,7 @@ void FillReportFromJournal(MigrationRun& run) {
   rep.sessions_gone = reset.value("gone", 0);
   rep.sessions_failed = reset.value("failed", 0);
   rep.sessions_collateral = reset.value("collateral", 0);
+  if (reset.contains("pacing")) rep.pacing = reset["pacing"];
   json ready = StepDetails(rec, "target_ready");
   if (ready.contains("target_restart")) {
     rep.target_restart = TargetRestartReport::FromJson(ready["target_restart"]);

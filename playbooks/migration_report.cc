@@ -160,6 +160,7 @@ nlohmann::json MigrationReport::ToJson() const {
           {"sessions_gone", sessions_gone},
           {"sessions_failed", sessions_failed},
           {"sessions_by_host", sessions_by_host},
+          {"pacing", pacing},
           {"collateral", total ? nlohmann::json(*total) : nlohmann::json()},
           {"sessions_collateral", sessions_collateral},
           {"collateral_detail",
@@ -209,6 +210,16 @@ std::string MigrationReport::ToText() const {
   }
   o << "  sessions: selected " << sessions_selected << ", reset " << sessions_reset << ", gone " << sessions_gone
     << ", failed " << sessions_failed << ", collateral " << sessions_collateral << "\n";
+  if (pacing.is_object()) {
+    o << "  pacing: " << pacing.value("mode", std::string("?"));
+    if (pacing.contains("waves") && pacing["waves"].is_array() && !pacing["waves"].empty()) {
+      o << ", " << pacing["waves"].size() << " wave(s) by " << (pacing["signal"].is_string() ? pacing["signal"].get<std::string>() : "?");
+      if (pacing["absorb_per_s"].is_number()) o << ", target absorbed " << pacing["absorb_per_s"].get<double>() << " devices/s";
+    }
+    if (pacing.value("cap_per_s", int64_t{0}) > 0) o << " (cap " << pacing["cap_per_s"].get<int64_t>() << "/s)";
+    if (pacing.contains("fallback") && pacing["fallback"].is_string()) o << "; " << pacing["fallback"].get<std::string>();
+    o << "\n";
+  }
   if (target_restart) {
     o << "  target restart: " << target_restart->Describe() << "\n";
     if (!target_restart->stragglers.empty()) {

@@ -95,6 +95,9 @@ struct MigrationReport {
   std::vector<Risk> risks;              // plan: what could go wrong
   nlohmann::json conflicts = nlohmann::json::array();  // preflight or catch-up conflicts
   nlohmann::json sessions_by_host = nlohmann::json::object();  // host -> counts (plan: would reset)
+  // How the reset was paced (playbooks/paced_reset.h: mode, signal, cap_per_s, devices, absorb_per_s,
+  // waves); null until reset_sessions ran.
+  nlohmann::json pacing;
   std::map<std::string, double> timings_ms;  // per step, plus "total"
   std::vector<std::string> warnings;
   // The tenant's ACL policy (PolicyMovePlan::ToJson: diffs per node, owned tags, issues); null = not read.

@@ -139,10 +139,11 @@ MigrationOutcome TenantMigration::Migrate(const std::string& tenant, const std::
   }
   if (opts.progress) opts.progress(tenant, "preflight", true, pre_ms);
   // First write: the journal.
-  auto rec = impl_->env->mover->journal().Create(tenant, *from, to, id,
-                                                 {{"layout", run.rep.layout},
-                                                  {"allow_shared", opts.allow_shared},
-                                                  {"no_target_restart", opts.no_target_restart}});
+  json created{{"layout", run.rep.layout},
+               {"allow_shared", opts.allow_shared},
+               {"no_target_restart", opts.no_target_restart}};
+  if (!opts.batch.empty()) created["batch"] = opts.batch;
+  auto rec = impl_->env->mover->journal().Create(tenant, *from, to, id, created);
   if (!rec.ok()) {
     out.status = rec.status();
     out.report = run.rep;

@@ -41,6 +41,8 @@ struct MigrationOptions {
   // Resets per second on each session host when the sessions are reset (0 = all at once; -1 = the
   // config's sessions.reset_rate).
   int64_t reset_rate = -1;
+  // How the reset is paced (playbooks/paced_reset.h): "adaptive", "fixed", or "" = sessions.pacing.
+  std::string pacing;
   bool archive_on_retire = true;   // split: keep the retired source rows in an archive schema
   // Refuse collateral from the target's reload: when reloading the target would restart it
   // (clusters[].reload_drops_sessions) preflight refuses (exit 3) if the target caches nodes, and
@@ -54,8 +56,13 @@ struct MigrationOptions {
   // switch_route, route_live, reset_sessions) as done outside headshift (a fleet playbook ran them on
   // every proxy host). No other step can be skipped (BadInput). A step already done: ignored.
   std::string from;
+  // Set by a fleet batch (playbooks/target_batch.h: "drain", "rebalance", "move"): journaled with the
+  // migration (details.batch), so a rerun of the batch finds the migrations it paused at `policy`.
+  std::string batch;
   // Called when a step starts (done=false) and ends (done=true, with its elapsed time).
   std::function<void(const std::string& tenant, const std::string& step, bool done, double ms)> progress;
+  // One line of detail within a step (e.g. each wave of a paced reset); unset: logged at info level.
+  std::function<void(const std::string& line)> detail;
 };
 
 struct MigrationOutcome {

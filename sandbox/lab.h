@@ -31,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,9 @@ struct LabOptions {
   // reload does; the config then says reload_drops_sessions: true (else false: SIGHUP drops nothing).
   bool reload_drops_sessions = false;
   bool different_noise_keys = false;      // clusters after the first answer /key with other keys
+  // Slow control planes on purpose: cluster id -> new control streams its stand-in serves per second
+  // (StandinOptions::absorb_per_s); clusters not listed serve as fast as they can.
+  std::map<std::string, int64_t> absorb_per_s;
   bool lb = false;                        // DNAT + masquerade netns in front of the edge
   double shared_nat_share = 0.0;          // share of each tenant pair's devices behind one shared address
   double https_share = 0.1;               // share of clients dialing :443 instead of :80

@@ -75,6 +75,10 @@ Status ValidateLabOptions(const LabOptions& o) {
     }
     if (!ids.insert(c).second) return Status::BadInput("--clusters: cluster id '" + c + "' given twice");
   }
+  for (const auto& [c, n] : o.absorb_per_s) {
+    if (!ids.count(c)) return Status::BadInput("absorb_per_s: cluster '" + c + "' is not one of --clusters");
+    if (n < 0) return Status::BadInput("absorb_per_s of cluster " + c + " must be >= 0");
+  }
   if (o.tenants.empty() && (o.tenant_count < 1 || o.tenant_count > 31)) {
     return Status::BadInput("--tenants must be between 1 and 31");
   }

@@ -28,6 +28,9 @@ Status LabBuilder::StartStandins() {
                "--keepalive-ms", std::to_string(o_.keepalive_ms), "--disconnect-grace-ms",
                std::to_string(o_.disconnect_grace_ms), "--ready-file", ready};
     if (o_.reload_drops_sessions) so.argv.push_back("--reload-drops-streams");
+    if (auto a = o_.absorb_per_s.find(c); a != o_.absorb_per_s.end() && a->second > 0) {
+      so.argv.insert(so.argv.end(), {"--absorb-per-s", std::to_string(a->second)});
+    }
     so.netns = NsName(o_.name, "c" + c);
     so.log_file = dir_ + "/logs/standin-" + c + ".log";
     HS_RETURN_IF_ERROR(Spawn("standin", "standin-" + c, so, {{"cluster", c}}));

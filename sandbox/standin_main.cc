@@ -3,7 +3,8 @@
 //
 //   headscale-standin --cluster-id 3 --listen 10.0.0.2:8080 --dsn-file F --api-key-file F
 //                     --noise-key mkey:… [--lookup per-request|cached] [--keepalive-ms 1000]
-//                     [--disconnect-grace-ms 10000] [--reload-drops-streams] [--ready-file F]
+//                     [--disconnect-grace-ms 10000] [--reload-drops-streams] [--absorb-per-s N]
+//                     [--ready-file F]
 // SIGHUP reloads the node cache (cached mode; with --reload-drops-streams like a restart: every
 // connection closes); SIGINT/SIGTERM stop it.
 #include <CLI/CLI.hpp>
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 3600000));
   app.add_flag("--reload-drops-streams", o.reload_drops_streams,
                "SIGHUP acts as a restart of headscale: every connection is closed, every node starts offline");
+  app.add_option("--absorb-per-s", o.absorb_per_s,
+                 "serve at most N new control streams per second, the rest wait in line (a slow node; 0: no limit)")
+      ->default_val(0)
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
   app.add_option("--ready-file", o.ready_file, "JSON file written once serving (pid, listen addresses)");
   app.add_option("--log-level", log_level, "log level")->default_val("info");
   CLI11_PARSE(app, argc, argv);

@@ -247,6 +247,11 @@ void StandinServer::Impl::HandleHttp(Conn& c, const HttpRequest& req) {
     SendAndClose(c, HttpResponse(200, "OK", "application/json", j.dump()));
     return;
   }
+  if (req.path == "/debug/batcher") {
+    bool json = req.Header("accept").find("application/json") != std::string::npos;
+    SendAndClose(c, HttpResponse(200, "OK", json ? "application/json" : "text/plain", BatcherDebug(json)));
+    return;
+  }
   if (req.path == "/ts2021") {
     if (Lower(req.Header("upgrade")) != wire::kUpgradeProtocol) {
       // headscale answers 500 when the proxy dropped the Upgrade header.

@@ -9,6 +9,9 @@
 //   GET  /api/v1/node[?user=NAME]  headscale-shaped JSON (id as string, nodeKey, machineKey,
 //                            user.name, online from live streams, lastSeen); 401 without the Bearer key
 //   GET  /health             {"status":"pass", "mode", "reloads", "cached_nodes", "streams", "dropped"}
+//   GET  /debug/batcher      headscale's debug endpoint (hscontrol/debug.go, v0.29): with Accept:
+//                            application/json {"connected_nodes": {"<id>": {"connected", "active_connections"}},
+//                            "total_nodes"}; else its text form. Connected = a stream is being served.
 // Lookup modes: per-request (a DB query per connect, batched; headscale <= 0.26 and the cluster_id
 // fork) or cached (all rows loaded at start and on SIGHUP, like the >= 0.27 NodeStore: rows inserted
 // later are rejected until a reload). With `reload_drops_streams` a reload behaves like a restart of
@@ -50,6 +53,10 @@ struct StandinOptions {
   int64_t keepalive_ms = 1000;
   int64_t disconnect_grace_ms = 10000;  // headscale waits up to 10 s for a reconnect
   bool reload_drops_streams = false;    // SIGHUP acts as a restart: all connections close, all offline
+  // A slow control plane on purpose: at most this many new control streams are served per second
+  // (token bucket, burst of a tenth of a second, at least 1); the others wait in line, connected but not
+  // served yet, as under a reconnect storm on real headscale. 0 = as fast as it can.
+  int64_t absorb_per_s = 0;
   std::string ready_file;               // written (JSON: pid, listen) once serving
 };
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -65,6 +66,11 @@ class StandinServer::Impl {
     std::string endpoints;
     uint64_t offline_timer = 0;
   };
+  struct Admission {  // a stream waiting for the absorb limit (StandinOptions::absorb_per_s)
+    int fd;
+    uint64_t serial;
+    StandinNode node;
+  };
   struct PendingLookup {
     int fd;
     uint64_t serial;
@@ -77,6 +83,9 @@ class StandinServer::Impl {
   void HandleHttp(Conn& c, const HttpRequest& req);
   void HandleMap(Conn& c, const std::string& line);
   void Decide(Conn& c, const std::vector<StandinNode>* candidates, bool db_error);
+  void Serve(Conn& c, const StandinNode& node);
+  void Admit();
+  std::string BatcherDebug(bool json) const;
   void Send(Conn& c, const std::string& data);
   void SendAndClose(Conn& c, const std::string& data);
   void Flush(Conn& c);
@@ -110,6 +119,10 @@ class StandinServer::Impl {
   std::vector<NodeWrite> pending_writes_;
   bool write_in_flight_ = false;
   int streams_ = 0;
+  std::deque<Admission> admissions_;
+  double tokens_ = 0;
+  int64_t tokens_at_ms_ = 0;
+  bool admit_timer_ = false;
 };
 
 }  // namespace headshift::sandbox

@@ -1,6 +1,10 @@
 // The stand-in's control streams and sessions (see sandbox/standin_server_impl.h).
 #include <unistd.h>
 
+#include <algorithm>
+#include <map>
+
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "sandbox/node_json.h"
@@ -27,6 +31,28 @@ void StandinServer::Impl::DropEverything() {
   streams_ = 0;
   dropped_ += n;
   spdlog::info("stand-in cluster {}: reload acts as a restart: dropped {} connections", opt_.cluster_id, n);
+}
+
+// headscale's /debug/batcher (hscontrol/debug.go debugBatcherJSON / debugBatcher): every node the batcher
+// has seen, connected while a stream serves it (its entry stays, disconnected, after the stream ends).
+std::string StandinServer::Impl::BatcherDebug(bool json) const {
+  std::map<int64_t, std::pair<bool, int>> nodes;
+  for (const auto& [key, s] : sessions_) nodes[s.node_id] = {s.count > 0, s.count};
+  if (json) {
+    nlohmann::json j = {{"connected_nodes", nlohmann::json::object()}, {"total_nodes", nodes.size()}};
+    for (const auto& [id, st] : nodes) {
+      j["connected_nodes"][std::to_string(id)] = {{"connected", st.first}, {"active_connections", st.second}};
+    }
+    return j.dump(2);
+  }
+  std::string out = "=== Batcher Connected Nodes ===\n\n";
+  size_t connected = 0;
+  for (const auto& [id, st] : nodes) {
+    connected += st.first ? 1 : 0;
+    out += "Node " + std::to_string(id) + ":\t" + (st.first ? "connected" : "disconnected") +
+           (st.second > 0 ? " (" + std::to_string(st.second) + " connections)" : "") + "\n";
+  }
+  return out + "\nSummary: " + std::to_string(connected) + " connected, " + std::to_string(nodes.size()) + " total\n";
 }
 
 bool StandinServer::Impl::Online(const std::string& node_key) const {
@@ -115,6 +141,46 @@ void StandinServer::Impl::Decide(Conn& c, const std::vector<StandinNode>* candid
     SendAndClose(c, "ERR 404 node not found\n");
     return;
   }
+  if (opt_.absorb_per_s > 0) {
+    admissions_.push_back({c.fd, c.serial, *node});  // waits in line, as a storm queues on a slow node
+    Admit();
+    return;
+  }
+  Serve(c, *node);
+}
+
+// The absorb limit: a token bucket refilled at absorb_per_s. A stream whose client gave up waiting (its
+// connection closed) leaves the line without using a token.
+void StandinServer::Impl::Admit() {
+  const double rate = static_cast<double>(opt_.absorb_per_s);
+  const double burst = std::max(1.0, rate / 10.0);
+  int64_t now = MonoMs();
+  tokens_ = std::min(burst, tokens_ + static_cast<double>(now - tokens_at_ms_) * rate / 1000.0);
+  tokens_at_ms_ = now;
+  while (!admissions_.empty()) {
+    Admission& a = admissions_.front();
+    Conn* c = Find(a.fd, a.serial);
+    if (!c || c->state != State::kLookup) {
+      admissions_.pop_front();
+      continue;
+    }
+    if (tokens_ < 1.0) break;
+    tokens_ -= 1.0;
+    StandinNode node = std::move(a.node);
+    admissions_.pop_front();
+    Serve(*c, node);
+  }
+  if (!admissions_.empty() && !admit_timer_) {
+    admit_timer_ = true;
+    loop_.After(std::max<int64_t>(1, 1000 / opt_.absorb_per_s), [this] {
+      admit_timer_ = false;
+      Admit();
+    });
+  }
+}
+
+void StandinServer::Impl::Serve(Conn& c, const StandinNode& n) {
+  const StandinNode* node = &n;
   c.node_id = node->id;
   c.state = State::kStreaming;
   ++streams_;

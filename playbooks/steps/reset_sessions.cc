@@ -1,13 +1,16 @@
 // reset_sessions: only the snapshot's sockets that still exist are destroyed (SOCK_DESTROY by
-// cookie), on every session host at once, paced at --reset-rate per host. Journals reset, gone,
-// failed, collateral (resets of shared addresses) and the per-host counts. The last cut step.
+// cookie), on every session host at once, paced as sessions.pacing / --pacing say (playbooks/paced_reset.h:
+// adaptive waves that follow what the target absorbs, capped by --reset-rate; fixed; 0 = unpaced).
+// Journals reset, gone, failed, collateral (resets of shared addresses), the per-host counts and
+// `pacing` (mode, signal, cap, devices, absorb rate, waves). The last cut step.
 // Undo (after switch_route's, so clients return through the restored route): the tenant's client
 // sessions reset again — unless the cut was a fleet's (its proxy hosts undo it).
 #include <algorithm>
+#include <memory>
 #include <set>
 
 #include "dataplane/cidr.h"
-#include "dataplane/host_fanout.h"
+#include "playbooks/paced_reset.h"
 #include "playbooks/client_selection.h"
 #include "playbooks/journal_details.h"
 #include "playbooks/migration_run.h"
@@ -19,42 +22,82 @@ namespace {
 
 using json = nlohmann::json;
 
+// What the pacing needs from the target: its view of the tenant's devices (TargetBackCounter). On
+// failure the reset falls back to fixed pacing (the reason is reported), it never stops the cut.
+std::unique_ptr<TargetBackCounter> WatchTarget(MigrationRun& run, std::string* why) {
+  const ClusterConfig* target = run.env.config.FindCluster(run.ref.to);
+  auto key = run.env.api_keys.Get(run.ref.to);
+  auto nodes = run.env.mover->TenantNodes(run.ref.tenant, run.ref.to);
+  if (!target || !key.ok() || !nodes.ok()) {
+    *why = "the tenant's nodes on cluster " + run.ref.to + " could not be read: " +
+           (!key.ok() ? key.status().ToString() : nodes.ok() ? std::string("unknown cluster") : nodes.status().ToString());
+    return nullptr;
+  }
+  std::set<std::string> ids;
+  for (const auto& n : *nodes) {
+    if (!n.deleted) ids.insert(std::to_string(n.id));
+  }
+  auto counter = std::make_unique<TargetBackCounter>(*target, *key, run.env.config.timeouts.http_ms);
+  if (Status st = counter->Start(std::move(ids), run.ref.tenant); !st.ok()) {
+    *why = "cluster " + run.ref.to + "'s view of its devices could not be read: " + st.ToString();
+    return nullptr;
+  }
+  return counter;
+}
+
 StatusOr<json> Run(MigrationRun& run) {
   json snaps = StepDetails(run.rec, "snapshot_sessions")["snapshots"];
   std::set<std::string> shared;
   for (const auto& [a, t] : run.rep.shared_addresses) shared.insert(a);
   json per_host = json::object();
   TerminationReport total;
+  json pacing;
   if (snaps.is_array()) {
     auto hosts = run.env.Hosts();
-    std::vector<std::pair<SessionHost, SessionSnapshot>> work;
+    std::vector<SessionHost> work_hosts;
+    std::vector<SessionSnapshot> work;
     for (const auto& sj : snaps) {
       auto snap = SessionSnapshot::FromJson(sj);
       if (!snap.ok()) return snap.status();
       auto host = std::find_if(hosts.begin(), hosts.end(), [&](const SessionHost& h) { return h.name == snap->host; });
       if (host == hosts.end()) return Status::Failed("snapshot names unknown session host " + snap->host);
-      work.emplace_back(*host, std::move(snap).value());
+      work_hosts.push_back(*host);
+      work.push_back(std::move(snap).value());
     }
-    TerminatorOptions pacing;
-    pacing.resets_per_second = run.opts.reset_rate >= 0 ? run.opts.reset_rate : run.env.config.sessions.reset_rate;
-    // Every session host at once: a tenant's devices behind different proxies are cut together.
-    auto reports = OnEachHost<StatusOr<TerminationReport>>(
-        work.size(), [&](size_t i) { return KillSnapshot(work[i].first, work[i].second, pacing); });
-    for (size_t i = 0; i < work.size(); ++i) {
-      const SessionHost* host = &work[i].first;
-      auto& rep = reports[i];
-      if (!rep.ok()) return rep.status().WithContext("session host " + host->name);
-      for (const auto& rec : rep->sockets) {
+    const SessionsConfig& sc = run.env.config.sessions;
+    PacedResetOptions o;
+    o.cap_per_s = run.opts.reset_rate >= 0 ? run.opts.reset_rate : sc.reset_rate;
+    o.pacing = sc.pacing;
+    if (!run.opts.pacing.empty()) {
+      auto p = ParseResetPacing(run.opts.pacing);
+      if (!p.ok()) return p.status();
+      o.pacing = *p;
+    }
+    o.waves = sc.waves;
+    o.progress = run.opts.detail;
+    std::unique_ptr<TargetBackCounter> back;
+    if (o.pacing == ResetPacing::kAdaptive && o.cap_per_s > 0) back = WatchTarget(run, &o.fallback);
+    auto paced = RunPacedReset(work_hosts, work, back.get(), o);
+    if (!paced.ok()) return paced.status();
+    pacing = paced->pacing;
+    if (pacing["fallback"].is_string()) {
+      run.rep.warnings.push_back("session reset paced " + pacing.value("mode", std::string()) + ": " +
+                                 pacing["fallback"].get<std::string>());
+    }
+    for (size_t i = 0; i < work_hosts.size(); ++i) {
+      const TerminationReport& rep = paced->reports[i];
+      for (const auto& rec : rep.sockets) {
         if (rec.outcome == SessionOutcome::kReset && shared.count(rec.socket.Remote().addr.Unmapped().ToString())) {
           ++run.rep.sessions_collateral;
         }
       }
-      per_host[host->name] = {{"selected", rep->selected}, {"reset", rep->reset}, {"gone", rep->gone},
-                              {"failed", rep->failed}};
-      total.Merge(*rep);
+      per_host[work_hosts[i].name] = {{"selected", rep.selected}, {"reset", rep.reset}, {"gone", rep.gone},
+                                      {"failed", rep.failed}};
+      total.Merge(rep);
     }
   }
   run.rep.sessions_by_host = per_host;
+  run.rep.pacing = pacing;
   run.rep.sessions_reset = static_cast<int64_t>(total.reset);
   run.rep.sessions_gone = static_cast<int64_t>(total.gone);
   run.rep.sessions_failed = static_cast<int64_t>(total.failed);
@@ -63,7 +106,7 @@ StatusOr<json> Run(MigrationRun& run) {
                                "at their next reconnect");
   }
   return json{{"reset", total.reset}, {"gone", total.gone}, {"failed", total.failed},
-              {"collateral", run.rep.sessions_collateral}, {"hosts", per_host}};
+              {"collateral", run.rep.sessions_collateral}, {"hosts", per_host}, {"pacing", pacing}};
 }
 
 // Clients reconnected through the new route: reset them again so they return.

@@ -8,6 +8,7 @@ disconnects and of the cluster that serves it. headshift's journal is checked la
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -158,6 +159,9 @@ class FleetAnsible(unittest.TestCase):
         others_before = {t: self.tenant_cookies(before, t) for t in ("hsb", "hsc")}
         p = self.playbook("migrate_tenant.yml", "-e", f"tenant={tenant}", "-e", f"to={to}")
         self.assert_ok(p, "migrate_tenant.yml")
+        # every host reset its share in waves gated by the target's view of the tenant (adaptive pacing)
+        paced = re.findall(r"paced adaptive in [1-9]\d* wave", p.stdout)
+        self.assertEqual(len(paced), len(self.lab.info["hosts"]), p.stdout[-3000:])
         # every host routes the tenant to the target (each HAProxy's own map)
         self.assertEqual(self.where(tenant), to)
         # the devices: every one of the tenant's back, served by the target, reset exactly once

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 #include "common/atomic_file.h"
 #include "common/http_client.h"
 #include "common/pg.h"
+#include "controlplane/connected_nodes.h"
 #include "controlplane/headscale_client.h"
 #include "sandbox/headscale_schema.h"
 #include "sandbox/process.h"
@@ -35,7 +37,8 @@ const std::string kApiKey = "standin-test-api-key-0123456789";
 // A running stand-in process (direct child, killed in the destructor).
 class Standin {
  public:
-  Standin(const std::string& dsn, const std::string& cluster, const std::string& mode, int grace_ms = 200) {
+  Standin(const std::string& dsn, const std::string& cluster, const std::string& mode, int grace_ms = 200,
+          const std::vector<std::string>& extra = {}) {
     static int n = 0;
     std::string tag = "standin" + std::to_string(getpid()) + "_" + std::to_string(n++);
     std::string dsn_file = headshift::testing::WriteTempFile(tag + ".dsn", dsn);
@@ -46,6 +49,7 @@ class Standin {
     o.argv = {HEADSCALE_STANDIN_BIN, "--cluster-id", cluster,  "--listen", "127.0.0.1:0", "--dsn-file", dsn_file,
               "--api-key-file", key_file, "--noise-key", kNoise, "--lookup", mode, "--keepalive-ms", "200",
               "--disconnect-grace-ms", std::to_string(grace_ms), "--ready-file", ready_};
+    o.argv.insert(o.argv.end(), extra.begin(), extra.end());
     o.log_file = ready_ + ".log";
     o.detach = false;
     auto p = SpawnProcess(o);
@@ -193,6 +197,47 @@ TEST_P(StandinTest, ServesOwnClusterNodesWithKeepAlivesAndRejectsOthers) {
   // Without the Upgrade header headscale answers 500 (proxy misconfigured).
   StreamProbe no_upgrade;
   EXPECT_EQ(no_upgrade.Upgrade(s.addr(), "hsa.demo.com", false), "HTTP/1.1 500 Internal Server Error");
+}
+
+// A node slowed on purpose (--absorb-per-s 1): streams beyond one a second wait in line, connected but not
+// served. headscale's /debug/batcher (read by headshift's ConnectedNodesReader) and the API's `online` count
+// only served streams, never more than the limit allows for the time measured, and every stream is served
+// in the end.
+TEST_P(StandinTest, AbsorbLimitServesStreamsInLineAndTheBatcherShowsServedOnes) {
+  Standin s(dsn_, "3", "per-request", 200, {"--absorb-per-s", "1"});
+  std::set<std::string> ids;
+  for (const auto& n : hsa_) ids.insert(std::to_string(n.id));
+  ConnectedNodesReader batcher(s.url(), kApiKey, s.url(), 2000);
+  ConnectedNodesReader api(s.url(), kApiKey, "", 2000);
+  auto none = batcher.Connected(ids, "hsa");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_TRUE(none->empty());
+  EXPECT_EQ(batcher.source(), "batcher");
+  std::vector<std::unique_ptr<StreamProbe>> probes;
+  auto t0 = std::chrono::steady_clock::now();
+  for (const auto& n : hsa_) {
+    probes.push_back(std::make_unique<StreamProbe>());
+    ASSERT_EQ(probes.back()->Upgrade(s.addr()), "HTTP/1.1 101 Switching Protocols");
+    ASSERT_TRUE(probes.back()->SendMap(n.node_key, n.machine_key));
+  }
+  auto early = batcher.Connected(ids, "hsa");
+  double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(early.ok()) << early.status().ToString();
+  // One token to start with, then one a second (+1 for the read's own latency).
+  EXPECT_LE(static_cast<double>(early->size()), 2.0 + elapsed_s) << elapsed_s << " s";
+  std::set<std::string> all;
+  for (int i = 0; i < 300 && all.size() < ids.size(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto now = batcher.Connected(ids, "hsa");
+    ASSERT_TRUE(now.ok()) << now.status().ToString();
+    all = *now;
+  }
+  EXPECT_EQ(all, ids);
+  for (size_t i = 0; i < hsa_.size(); ++i) EXPECT_EQ(probes[i]->ReadLine(2000), "OK 3 " + std::to_string(hsa_[i].id));
+  auto online = api.Connected(ids, "hsa");
+  ASSERT_TRUE(online.ok()) << online.status().ToString();
+  EXPECT_EQ(*online, ids);
+  EXPECT_EQ(api.source(), "api");
 }
 
 TEST_P(StandinTest, DisconnectWritesLastSeenAndEndpointsAfterGrace) {

@@ -52,6 +52,12 @@ class StreamProbe {
     return ReadLine(3000);
   }
 
+  // Sends MAP without waiting for the answer (a stream that may wait in line). False if the send failed.
+  bool SendMap(const std::string& node_key, const std::string& machine_key) {
+    std::string line = "MAP " + node_key + " " + machine_key + " []\n";
+    return send(fd_, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size());
+  }
+
   // Next line within timeout_ms, without the newline; "" on timeout or EOF.
   std::string ReadLine(int timeout_ms) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);

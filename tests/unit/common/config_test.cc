@@ -143,8 +143,41 @@ INSTANTIATE_TEST_SUITE_P(
                 "  dsn_env: HS_TEST_DSN\n  cluster_column: \"cluster id\"\n",
                 {"database.cluster_column: 'cluster id' is neither a column name nor none", "line 4"}},
         BadCase{"negative_reset_rate", "      conntrack_netns: lb\n", "      conntrack_netns: lb\n  reset_rate: -5\n",
-                {"sessions.reset_rate: -5 is out of range [0, 10000000]", "line 27, column 15"}}),
+                {"sessions.reset_rate: -5 is out of range [0, 10000000]", "line 27, column 15"}},
+        BadCase{"bad_pacing", "      conntrack_netns: lb\n", "      conntrack_netns: lb\n  pacing: gentle\n",
+                {"sessions.pacing: pacing 'gentle' is not one of adaptive, fixed", "line 27"}},
+        BadCase{"wave_timeout_shorter_than_window", "      conntrack_netns: lb\n",
+                "      conntrack_netns: lb\n  waves: {window_ms: 2000, timeout_ms: 1000}\n",
+                {"sessions.waves.timeout_ms: 1000 is shorter than window_ms 2000", "line 27"}},
+        BadCase{"wave_back_fraction_out_of_range", "      conntrack_netns: lb\n",
+                "      conntrack_netns: lb\n  waves: {back_fraction: 1.5}\n",
+                {"sessions.waves.back_fraction", "out of range (0, 1]"}},
+        BadCase{"wave_unknown_key", "      conntrack_netns: lb\n", "      conntrack_netns: lb\n  waves: {size: 3}\n",
+                {"sessions.waves.size: unknown key"}}),
     [](const auto& info) { return std::string(info.param.name); });
+
+// Pacing defaults to adaptive with the documented wave tuning; every key is read as written.
+TEST(ConfigTest, SessionPacingDefaultsAndKeys) {
+  auto c = ParseConfig(kValid, "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->sessions.pacing, ResetPacing::kAdaptive);
+  EXPECT_EQ(c->sessions.reset_rate, 2000);
+  EXPECT_EQ(c->sessions.waves.first, 16);
+  EXPECT_EQ(c->sessions.waves.window_ms, 1000);
+  EXPECT_DOUBLE_EQ(c->sessions.waves.back_fraction, 0.9);
+  EXPECT_EQ(c->sessions.waves.timeout_ms, 15000);
+  std::string text = kValid;
+  std::string at = "      conntrack_netns: lb\n";
+  text.replace(text.find(at), at.size(),
+               at + "  pacing: fixed\n  waves: {first: 4, window_ms: 500, back_fraction: 0.5, timeout_ms: 600}\n");
+  c = ParseConfig(text, "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->sessions.pacing, ResetPacing::kFixed);
+  EXPECT_EQ(c->sessions.waves.first, 4);
+  EXPECT_EQ(c->sessions.waves.window_ms, 500);
+  EXPECT_DOUBLE_EQ(c->sessions.waves.back_fraction, 0.5);
+  EXPECT_EQ(c->sessions.waves.timeout_ms, 600);
+}
 
 // A reload is a restart unless the config says otherwise (headscale >= 0.27 reloads nodes only by
 // restarting); `false` is read as written.
