@@ -36,8 +36,6 @@ from swarm_records import reset_times, waves  # noqa: E402
 HEADSHIFT = os.environ.get("HEADSHIFT_BIN", os.path.join(REPO, "build", "cli", "headshift"))
 SWARM = int(os.environ.get("REAL_PACING_SWARM", "120"))
 CPU = float(os.environ.get("REAL_PACING_CPU", "0.1"))
-
-
 GAP_S = 0.2  # resets further apart than this are separate bursts (swarm_records.waves)
 
 
@@ -54,15 +52,8 @@ def bursts(report_waves, gap_s=GAP_S):
 
 
 def report_pacing(report):
-    """The report's `pacing` (contract of issue 22): top level, or under the reset step's details."""
-    if not isinstance(report, dict):
-        return None
-    if isinstance(report.get("pacing"), dict):
-        return report["pacing"]
-    for key in ("sessions", "reset_sessions"):
-        if isinstance(report.get(key), dict) and isinstance(report[key].get("pacing"), dict):
-            return report[key]["pacing"]
-    return None
+    """The migrate report's `pacing` (README "Pacing the cut")."""
+    return report.get("pacing") if isinstance(report, dict) and isinstance(report.get("pacing"), dict) else None
 
 
 class RealPacing(unittest.TestCase):
