@@ -32,16 +32,9 @@ std::optional<double> RestartRate(const json& tr) {
 }  // namespace
 
 AbsorbRate MeasuredAbsorbRate(const std::vector<migrate::MigrationRecord>& newest_first, const std::string& cluster) {
-  // Adaptive pacing's own measurement first (the closest to what a cut costs), then a restart's.
-  for (const auto& m : newest_first) {
-    if (m.to != cluster || !StepDone(m, "reset_sessions")) continue;
-    json pacing = StepDetails(m, "reset_sessions").value("pacing", json());
-    if (!pacing.is_object() || !pacing.contains("absorb_per_s") || !pacing["absorb_per_s"].is_number()) continue;
-    double rate = pacing["absorb_per_s"].get<double>();
-    if (!(rate > 0) || !std::isfinite(rate)) continue;
-    return {rate, "reset_sessions pacing.absorb_per_s of migration " + m.id + " (" + m.tenant + " -> " + cluster + ", " +
-                      m.started_at + ")"};
-  }
+  // A restart's own measurement first: the plan predicts a restart, where every device the target holds
+  // redials at once, and headscale's cost per device grows with how many reconnect together; a paced
+  // reset's waves (smaller by design) would promise too short a downtime. The paced rate is the fallback.
   for (const auto& m : newest_first) {
     if (m.to != cluster) continue;
     if (auto r = RestartRate(m.details.value("batch_restart", json()))) {
@@ -51,6 +44,15 @@ AbsorbRate MeasuredAbsorbRate(const std::vector<migrate::MigrationRecord>& newes
       return {*r, "target_ready target_restart of migration " + m.id + " (" + m.tenant + " -> " + cluster +
                       "): reconnected / reconnect_ms"};
     }
+  }
+  for (const auto& m : newest_first) {
+    if (m.to != cluster || !StepDone(m, "reset_sessions")) continue;
+    json pacing = StepDetails(m, "reset_sessions").value("pacing", json());
+    if (!pacing.is_object() || !pacing.contains("absorb_per_s") || !pacing["absorb_per_s"].is_number()) continue;
+    double rate = pacing["absorb_per_s"].get<double>();
+    if (!(rate > 0) || !std::isfinite(rate)) continue;
+    return {rate, "reset_sessions pacing.absorb_per_s of migration " + m.id + " (" + m.tenant + " -> " + cluster + ", " +
+                      m.started_at + "; a paced reset, not a restart: a lower bound of the downtime)"};
   }
   return {std::nullopt, "no absorb rate measured onto cluster " + cluster +
                             " yet (no journaled reset_sessions pacing or restart with reconnected devices)"};

@@ -5,10 +5,11 @@
 // expected time those devices are without control: dropped / absorb rate. No measurement → unknown
 // (null, with the reason), never a made-up figure.
 //
-// The absorb rate of a cluster, newest first: `pacing.absorb_per_s` of a reset_sessions step of a
-// migration onto it (playbooks/steps/reset_sessions.cc, adaptive pacing); if none was journaled, the
-// reconnected / reconnect_ms of a restart of it that dropped devices (target_ready's `target_restart`,
-// or a batch's `batch_restart` on the migration row).
+// The absorb rate of a cluster, newest first: the reconnected / reconnect_ms of a restart of it that
+// dropped devices (target_ready's `target_restart`, or a batch's `batch_restart` on the migration row):
+// the event the plan predicts; if none was journaled, `pacing.absorb_per_s` of a reset_sessions step of
+// a migration onto it (playbooks/steps/reset_sessions.cc): paced waves are absorbed faster per device
+// than a whole node redialing at once, so that figure is a lower bound of the downtime, and said so.
 //
 // Thread-safety: functions; TargetRestartPlan uses the env from the calling thread only.
 #pragma once

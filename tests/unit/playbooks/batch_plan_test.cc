@@ -65,22 +65,25 @@ TEST(BatchPlanTest, AbsorbRateUnknownWithoutAMeasurement) {
   EXPECT_FALSE(MeasuredAbsorbRate(nobody, "4").per_s.has_value());
 }
 
-TEST(BatchPlanTest, AbsorbRatePrefersPacingThenTheNewestRestart) {
+TEST(BatchPlanTest, AbsorbRatePrefersTheNewestRestartThenPacing) {
   migrate::MigrationRecord older = Rec("m-old", "4");
   AddStep(older, "reset_sessions", {{"pacing", {{"mode", "adaptive"}, {"absorb_per_s", 180.5}}}});
   migrate::MigrationRecord newer = Rec("m-new", "4");
   AddStep(newer, "target_ready", {{"target_restart", {{"restarted", true}, {"reconnected", 50}, {"reconnect_ms", 2000}}}});
   migrate::MigrationRecord elsewhere = Rec("m-5", "5");
   AddStep(elsewhere, "reset_sessions", {{"pacing", {{"absorb_per_s", 999.0}}}});
-  AbsorbRate r = MeasuredAbsorbRate({elsewhere, newer, older}, "4");
-  ASSERT_TRUE(r.per_s.has_value());
-  EXPECT_DOUBLE_EQ(*r.per_s, 180.5);
-  EXPECT_NE(r.source.find("reset_sessions pacing.absorb_per_s of migration m-old"), std::string::npos) << r.source;
-
-  AbsorbRate restart = MeasuredAbsorbRate({elsewhere, newer}, "4");
+  // A restart measured the event a plan predicts: it wins over a (faster) paced reset.
+  AbsorbRate restart = MeasuredAbsorbRate({elsewhere, older, newer}, "4");
   ASSERT_TRUE(restart.per_s.has_value());
   EXPECT_DOUBLE_EQ(*restart.per_s, 25.0);  // 50 back in 2 s
   EXPECT_NE(restart.source.find("target_ready target_restart of migration m-new"), std::string::npos) << restart.source;
+
+  // No restart journaled: the paced rate, named as a lower bound.
+  AbsorbRate r = MeasuredAbsorbRate({elsewhere, older}, "4");
+  ASSERT_TRUE(r.per_s.has_value());
+  EXPECT_DOUBLE_EQ(*r.per_s, 180.5);
+  EXPECT_NE(r.source.find("reset_sessions pacing.absorb_per_s of migration m-old"), std::string::npos) << r.source;
+  EXPECT_NE(r.source.find("lower bound"), std::string::npos) << r.source;
 
   migrate::MigrationRecord batch = Rec("m-b", "4");
   batch.details["batch_restart"] = {{"restarted", true}, {"reconnected", 30}, {"reconnect_ms", 3000}};
