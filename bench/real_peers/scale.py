@@ -1,31 +1,34 @@
 #!/usr/bin/python3
-"""bench/real_peers at scale: the hand-run procedure, `headshift migrate --reset-rate 0` (unpaced) and
-`headshift migrate` with its default pacing (headshift-fixed), in the same run, on the same lab shape.
+"""bench/real_peers at scale: `headshift migrate` with its adaptive pacing (the default), unpaced
+(`--reset-rate 0`) and fixed-rate (`--pacing fixed`), the hand-run procedure, and `headshift drain` of a node,
+in the same run, on the same lab shape.
 
-The lab (sandbox/real/reallab.py with swarms): --tenants T on two headscale nodes (3, 4; tenant i homed on
-node i % 2, so hsa, hsc, ... on 3 and hsb, hsd, ... on 4), each with --swarm S real tailscale control clients
+The lab (sandbox/real/reallab.py with swarms): --tenants T on headscale nodes 3 and 4 (tenant i homed on node
+3 + i % 2, so hsa, hsc, ... on 3 and hsb, hsd, ... on 4), each with --swarm S real tailscale control clients
 (tests/peers/swarm, registered through headscale with the tenant's pre-auth key) and --devices D tailscaled
 (two of hsa's carry the WireGuard probe), the `probes` policy (a tenant's tailscaled see each other,
-swarm devices see no peer; sandbox/real/lab_swarm.py says why not per-user at this size).
-Tenant hsa (S + D devices) moves from node 3 to
-node 4. Full shape: --tenants 10 --swarm 200 --moved-swarm 500 (hsa 502 devices; node 3: hsa + 4 tenants,
-1,310 devices; node 4: 5 tenants, 1,010 devices; 2,320 in all), or --tenants 4 --swarm 500.
+swarm devices see no peer; sandbox/real/lab_swarm.py says why not per-user at this size). With headshift-drain
+the lab has a third node, 5, empty until the drain.
+Tenant hsa (S + D devices) moves from node 3 to node 4. Full shape: --tenants 10 --swarm 200 --moved-swarm 500
+(hsa 502 devices; node 3: hsa + 4 tenants, 1,310 devices; node 4: 5 tenants, 1,010 devices; 2,320 in all).
 
 Between methods the lab is kept, hsa is moved back to node 3 with headshift and node 4 restarted (it would
 otherwise still serve hsa's deleted rows from memory, and the next move would skip the target restart), not
 measured, then every device is waited for (same shape for each method); --fresh-lab brings up a new lab per
-method instead.
-The hand method runs last (its move back is not needed).
+method instead. The hand method runs after the migrate methods (nothing moves back after it); headshift-drain
+runs last: `headshift drain 3 --to 4,5` moves every tenant of node 3 (1,310 devices in 5 tenants in the full
+shape) onto nodes 4 and 5 (on a fresh lab if the hand method ran).
 
-Per method, from the devices' own records (SwarmWatch, tailscaled logs): interruption p50/p99/max of hsa's
+Per method, from the devices' own records (SwarmWatch, tailscaled logs): interruption p50/p99/max of the moved
 devices, devices back within 60 s, re-authentications (every tenant), lost WireGuard probes, total time, the
 target restart's cost (devices of tenants homed on the target that lost their control connection, and their
-interruption), restarts of the target during the move (headscale starts in its log), headscale CPU seconds
-and peak RSS per node (sampled from /proc every 0.5 s).
+interruption), restarts per target during the move (`target_restarts_per_target`, from the start times the lab
+records for every headscale start: <state>/hs<C>/starts.jsonl), headscale CPU seconds and peak RSS per node
+(sampled from /proc every 0.5 s); for paced methods the report's waves next to the waves the moved devices saw
+(their disconnect times grouped by gaps, swarm_records.waves).
 
     flock /tmp/headshift-lab.lock /usr/bin/python3 bench/real_peers/scale.py --tenants 10 --swarm 200 \\
-        --moved-swarm 500 \\
-        --json bench/results/real_scale.json
+        --moved-swarm 500 --json bench/results/real_scale.json
 """
 import argparse
 import json
@@ -33,7 +36,6 @@ import os
 import platform
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,72 +44,25 @@ sys.path.insert(0, os.path.join(REPO, "sandbox", "real"))
 import observe  # noqa: E402
 import reallab  # noqa: E402
 from observed_move import observed_move  # noqa: E402
+from swarm_records import reset_times, waves  # noqa: E402
+
+sys.path.insert(0, HERE)
+from headscale_usage import Sampler, headscale_starts  # noqa: E402
+from scale_drain import measure_drain  # noqa: E402
 
 HS = os.environ.get("HEADSHIFT_BIN", os.path.join(REPO, "build", "cli", "headshift"))
-METHODS = ("headshift-unpaced", "headshift-fixed", "hand")
-CLK = os.sysconf("SC_CLK_TCK")
+METHODS = ("headshift-adaptive", "headshift-unpaced", "headshift-fixed", "hand", "headshift-drain")
+DEFAULT_METHODS = ("headshift-adaptive", "headshift-unpaced", "headshift-fixed", "headshift-drain")
+MIGRATE_ARGS = {"headshift-adaptive": [], "headshift-unpaced": ["--reset-rate", "0"],
+                "headshift-fixed": ["--pacing", "fixed"]}
 
 
 def log(msg):
     print(f"[scale {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-class Sampler:
-    """CPU seconds and peak RSS of each headscale node over a move (pids looked up each time: a restart
-    replaces the process)."""
-
-    def __init__(self, lab):
-        self.lab, self.clusters = lab, list(lab.info["clusters"])
-        self.cpu = {c: {} for c in self.clusters}  # pid -> last utime+stime ticks
-        self.base = {}
-        self.rss = {c: 0 for c in self.clusters}
-        self._stop = threading.Event()
-
-    def _sample(self, first=False):
-        for c in self.clusters:
-            pid = self.lab.pid(f"headscale-{c}")
-            if not pid:
-                continue
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    st = f.read().rsplit(")", 1)[1].split()
-                with open(f"/proc/{pid}/status") as f:
-                    rss = next((int(x.split()[1]) for x in f if x.startswith("VmRSS:")), 0)
-            except (OSError, StopIteration):
-                continue
-            ticks = int(st[11]) + int(st[12])  # utime + stime
-            if first:
-                self.base[(c, pid)] = ticks  # a process started during the move counts from 0
-            self.cpu[c][pid] = ticks
-            self.rss[c] = max(self.rss[c], rss)
-
-    def start(self):
-        self._sample(first=True)
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def _run(self):
-        while not self._stop.wait(0.5):
-            self._sample()
-
-    def stop(self):
-        self._stop.set()
-        self._t.join()
-        self._sample()
-        out = {}
-        for c in self.clusters:
-            ticks = sum(t - self.base.get((c, pid), 0) for pid, t in self.cpu[c].items())
-            out[c] = {"cpu_s": round(ticks / CLK, 1), "rss_max_mib": round(self.rss[c] / 1024)}
-        return out
-
-
-def headscale_starts(lab, c):
-    try:
-        with open(lab.path("logs", f"headscale-{c}.log"), errors="replace") as f:
-            return sum(1 for line in f if "listening and serving HTTP" in line)
-    except OSError:
-        return 0
+def clusters_of(args):
+    return ["3", "4", "5"] if "headshift-drain" in args.methods else ["3", "4"]
 
 
 def lab_up(args):
@@ -117,8 +72,9 @@ def lab_up(args):
     sizes = {t: args.swarm for t in names}
     sizes["hsa"] = args.moved_swarm or args.swarm
     try:
-        lab.up(args.tenants, args.devices, ["3", "4"], "traefik", swarm=sizes, policy=args.policy, tagged=0,
-               swarm_concurrency=args.swarm_concurrency, swarm_timeout=args.up_timeout)
+        lab.up(args.tenants, args.devices, clusters_of(args), "traefik", swarm=sizes, policy=args.policy, tagged=0,
+               swarm_concurrency=args.swarm_concurrency, swarm_timeout=args.up_timeout,
+               homes={t: ("3", "4")[i % 2] for i, t in enumerate(names)})
     except BaseException:
         lab.down(quiet=True)
         raise
@@ -136,18 +92,33 @@ def hs_migrate(lab, to, extra=()):
     return [HS, "--config", lab.info["config"], "--json", "migrate", "hsa", "--to", to, "--yes"] + list(extra)
 
 
+def report_pacing(report):
+    """The migrate report's `pacing` (issue 22's contract), condensed: mode, signal, cap, absorb rate, waves."""
+    p = (report or {}).get("pacing")
+    if not isinstance(p, dict):
+        return None
+    waves = [w for w in p.get("waves") or [] if isinstance(w, dict)]
+    return {"mode": p.get("mode"), "signal": p.get("signal"), "cap_per_s": p.get("cap_per_s"),
+            "devices": p.get("devices"), "absorb_per_s": p.get("absorb_per_s"), "waves": len(waves),
+            "wave_sizes": [w.get("sent", w.get("size")) for w in waves],
+            "wave_ms": [w.get("ms") for w in waves], "wave_back": [w.get("back") for w in waves]}
+
+
+def waves_seen(watch, started_at):
+    """Wave sizes the moved swarm devices saw: their first disconnect after the start, grouped by gaps."""
+    return [len(w) for w in waves(reset_times(watch, since=started_at).values())]
+
+
 def measure(lab, method, args):
     if method == "hand":
         argv = [sys.executable, os.path.join(HERE, "hand_migration.py"), args.name, "hsa", "4"]
-    elif method == "headshift-unpaced":
-        argv = hs_migrate(lab, "4", ["--reset-rate", "0"])
     else:
-        argv = hs_migrate(lab, "4")
+        argv = hs_migrate(lab, "4", MIGRATE_ARGS[method])
     homes = {t: ti["home"] for t, ti in lab.info["tenants"].items()}
-    starts0 = headscale_starts(lab, "4")
     sampler = Sampler(lab).start()
     res = observed_move(lab, "hsa", "4", argv, timeout=args.move_timeout, reconnect_wait_s=args.reconnect_wait)
     usage = sampler.stop()
+    lab.load()
     mine = res["tenants"]["hsa"]
     watch_sw = res["swarm_watch"]
     # Devices back within 60 s: every interruption of the device ended, within 60 s.
@@ -195,7 +166,9 @@ def measure(lab, method, args):
         "target_restart": {"devices": tr_devices, "interruption_ms": {k: v for k, v in observe.percentiles(
             tr_inter).items() if k != "n"}, "announced": (report.get("target_restart") or {}).get(
             "devices_reconnecting")},
-        "target_restarts_per_target": headscale_starts(lab, "4") - starts0,
+        "target_restarts_per_target": headscale_starts(lab, "4", res["started_at"]),
+        "pacing": report_pacing(res["report"]),
+        "waves_seen": waves_seen(watch_sw["hsa"], res["started_at"]),
         "source_tenants_disconnected": sum(len(res["tenants"][t]["disconnected"]) for t in on_source),
         "headscale": usage,
         "headscale_cpu_s": {c: u["cpu_s"] for c, u in usage.items()},
@@ -233,7 +206,8 @@ def main():
                     "(default: --swarm)")
     ap.add_argument("--devices", type=int, default=2, help="tailscaled per tenant")
     ap.add_argument("--swarm-concurrency", type=int, default=10, help="per tenant")
-    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                    help=f"comma-separated, from {', '.join(METHODS)} (default: all but hand)")
     ap.add_argument("--fresh-lab", action="store_true", help="a new lab per method instead of moving back")
     ap.add_argument("--up-timeout", type=float, default=1200)
     ap.add_argument("--move-timeout", type=float, default=1200)
@@ -258,15 +232,18 @@ def main():
             json.dump(doc, f, indent=1)
         return
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if any(m not in METHODS for m in methods):
+    if not methods or any(m not in METHODS for m in methods):
         ap.error(f"--methods: choose from {', '.join(METHODS)}")
-    if "hand" in methods:  # last: nothing moves back after it
-        methods = [m for m in methods if m != "hand"] + ["hand"]
+    # The hand method after the migrate methods (nothing moves back after it), the drain last (it empties node 3).
+    methods = [m for m in methods if m not in ("hand", "headshift-drain")] + \
+        [m for m in ("hand", "headshift-drain") if m in methods]
+    args.methods = methods
     runs, lab = [], None
     t_all = time.monotonic()
     try:
         for i, m in enumerate(methods):
-            if lab is None or args.fresh_lab:
+            after_hand = i > 0 and methods[i - 1] == "hand"
+            if lab is None or args.fresh_lab or after_hand:
                 if lab is not None:
                     lab.down(quiet=True)
                 lab = lab_up(args)
@@ -274,14 +251,25 @@ def main():
                 move_back(lab, args)
             settle(lab, args.up_timeout)
             time.sleep(5)
-            log(f"{m}: moving hsa to node 4")
-            r = measure(lab, m, args)
-            runs.append(r)
-            iv = r["interruption_ms"]
-            log(f"{m}: exit {r['exit_code']} total {r['total_ms'] / 1000:.1f} s interruption p50 {iv['p50']} p99 "
-                f"{iv['p99']} max {iv['max']} ms back<60s {r['reconnected']}/{r['devices_moved']} reauth {r['reauth']} "
-                f"lost probes {r['lost_probes']}/{r['probes']} target restart {r['target_restart']} cpu "
-                f"{r['headscale_cpu_s']} rss {r['headscale_rss_max_mib']}")
+            if m == "headshift-drain":
+                log(f"{m}: draining node 3 onto 4 and 5")
+                r = measure_drain(lab, args)
+                runs.append(r)
+                iv = r["interruption_ms"]
+                log(f"{m}: exit {r['exit_code']} total {r['total_ms'] / 1000:.1f} s placement {r['placement']} "
+                    f"interruption p50 {iv['p50']} p99 {iv['p99']} max {iv['max']} ms unrecovered {r['unrecovered']} "
+                    f"reauth {r['reauth']} restarts per target {r['target_restarts_per_target']} (reported "
+                    f"{r['target_restarts_reported']}) targets' own devices {r['targets_own_devices']}")
+            else:
+                log(f"{m}: moving hsa to node 4")
+                r = measure(lab, m, args)
+                runs.append(r)
+                iv = r["interruption_ms"]
+                log(f"{m}: exit {r['exit_code']} total {r['total_ms'] / 1000:.1f} s interruption p50 {iv['p50']} p99 "
+                    f"{iv['p99']} max {iv['max']} ms back<60s {r['reconnected']}/{r['devices_moved']} reauth "
+                    f"{r['reauth']} lost probes {r['lost_probes']}/{r['probes']} target restart {r['target_restart']} "
+                    f"pacing {r['pacing']} waves seen {r['waves_seen']} cpu {r['headscale_cpu_s']} "
+                    f"rss {r['headscale_rss_max_mib']}")
             if args.json:
                 write(args, runs, t_all)
     finally:
@@ -305,7 +293,8 @@ def write(args, runs, t_all):
            "tailscale": version([reallab.peer_bin("tailscale"), "version"]),
            "shape": {"tenants": args.tenants, "swarm_per_tenant": args.swarm,
                      "swarm_moved_tenant": args.moved_swarm or args.swarm, "tailscaled_per_tenant": args.devices,
-                     "nodes": ["3", "4"], "moved": "hsa 3 -> 4", "policy": args.policy,
+                     "nodes": clusters_of(args), "moved": "hsa 3 -> 4", "policy": args.policy,
+                     "drained": "3 -> 4,5" if "headshift-drain" in args.methods else None,
                      "between_methods": ("fresh lab" if args.fresh_lab
                                          else "hsa moved back to 3 with headshift, node 4 restarted")},
            "command": " ".join(["bench/real_peers/scale.py"] + sys.argv[1:]),

@@ -1,22 +1,24 @@
 """One lab's resources under one prefix: its namespaces (<prefix>-<what>), root-namespace veths
 (<prefix><what>, ifalias headshift-lab:<prefix>), /etc/netns/<prefix>-*/ files, processes (pidfiles
-<prefix>.<key>.pid) and state dir (default /tmp/headshift-lab-<prefix>), every one recorded in the ledger as it
-is made. The real-peer lab, the fleet lab and the benchmarks build on this class.
+<prefix>.<key>.pid), CPU-limit cgroups (headshift-lab-<prefix>-<what>, cgroups.py) and state dir (default
+/tmp/headshift-lab-<prefix>), every one recorded in the ledger as it is made. The real-peer lab, the fleet lab
+and the benchmarks build on this class.
 
 Contract:
   begin()     sweeps leftovers of dead labs of this prefix (a ledger whose processes no longer run; namespaces,
-              aliased links, /etc/netns dirs with the prefix and no live ledger), refuses (LabError) a live lab
-              of the prefix unless replace=True (then takes it down), and starts an empty ledger and state dir.
+              aliased links, /etc/netns dirs, cgroups with the prefix and no live ledger), refuses (LabError) a
+              live lab of the prefix unless replace=True (then takes it down), and starts an empty ledger and
+              state dir.
   teardown()  removes everything recorded, in order (processes by phase, leftovers in the namespaces,
-              teardown commands, links, namespaces, /etc/netns dirs, state dir, ledger), and returns one line per
-              error: a resource that was already gone (removed behind the lab's back) or that could not be
-              removed. It never stops at an error.  down(): teardown() that prints each error and raises.
+              teardown commands, cgroups, links, namespaces, /etc/netns dirs, state dir, ledger), and returns one
+              line per error: a resource that was already gone (removed behind the lab's back) or that could not
+              be removed. It never stops at an error.  down(): teardown() that prints each error and raises.
 Requires root. Not thread-safe; processes of one prefix serialize ledger writes with an flock."""
 import json
 import os
 import shutil
 
-from . import network
+from . import cgroups, network
 from .commands import LabError, log, run
 from .ledger import Ledger
 from .processes import netns_leftovers, pid_alive, spawn, start_time, stop_pids
@@ -104,11 +106,12 @@ class Lab:
         links = network.root_links_of(self.prefix)
         etc = [os.path.join("/etc/netns", n) for n in (os.listdir("/etc/netns") if os.path.isdir("/etc/netns") else [])
                if n.startswith(self.prefix + "-")]
+        groups = cgroups.lab_cgroups(self.prefix)
         state = [self.dir] if os.path.isdir(self.dir) else []
-        if not (stray or links or etc or state):
+        if not (stray or links or etc or groups or state):
             return []
-        self.log(f"sweeping leftovers of {self.prefix}: " + ", ".join(stray + links + etc + state))
-        return self._teardown({"namespaces": stray, "links": links, "etc": etc,
+        self.log(f"sweeping leftovers of {self.prefix}: " + ", ".join(stray + links + etc + groups + state))
+        return self._teardown({"namespaces": stray, "links": links, "etc": etc, "cgroups": groups,
                                "state_dir": state[0] if state else None}, strict=False)
 
     # ---- resources ---------------------------------------------------------------------------------
@@ -139,16 +142,24 @@ class Lab:
         self.ledger.add("etc", d)
         return d
 
+    def add_cpu_limit(self, what, cpus):
+        """Cgroup headshift-lab-<prefix>-<what> limited to `cpus` CPUs, recorded; returns its path for
+        spawn(cgroup=...). Made again (same path) if it exists."""
+        path = cgroups.create(cgroups.cgroup_name(self.prefix, what), cpus)
+        self.ledger.add("cgroups", path)
+        return path
+
     def on_teardown(self, argv):
         """argv is run at teardown (after the processes stop), e.g. another tool's `down` for what it made."""
         self.ledger.add("commands", list(argv))
 
-    def spawn(self, key, argv, netns=None, log_name=None, env=None, user=None, phase=0, log_path=None):
+    def spawn(self, key, argv, netns=None, log_name=None, env=None, user=None, phase=0, log_path=None, cgroup=None):
         """Starts argv detached (see processes.spawn), log log_path or <state>/logs/<log_name or key>.log,
         pidfile <prefix>.<key>.pid. phase 1: stopped last at teardown (after everything in phase 0 and the
-        namespaces' leftovers), e.g. a database the others write to. Returns the Popen."""
+        namespaces' leftovers), e.g. a database the others write to. cgroup: a path from add_cpu_limit (the
+        process runs in it from its start). Returns the Popen."""
         log_path = log_path or self.path("logs", (log_name or key) + ".log")
-        p = spawn(argv, log_path, netns=netns, user=user, env=env, cwd=self.dir)
+        p = spawn(argv, log_path, netns=netns, user=user, env=env, cwd=self.dir, cgroup=cgroup)
         self.ledger.record_pid(key, p.pid, start_time(p.pid), phase)
         return p
 
@@ -198,6 +209,14 @@ class Lab:
                     errors.append(f"{' '.join(argv)} exited {p.returncode}: {(p.stderr or '').strip()[-300:]}")
             except Exception as e:  # noqa: BLE001 - reported, the rest is still removed
                 errors.append(f"{' '.join(argv)}: {e}")
+        for path in doc.get("cgroups", []):
+            if not cgroups.exists(path):
+                if strict:
+                    errors.append(f"cgroup {path} was already gone (removed outside the lab)")
+                continue
+            err = cgroups.remove(path)
+            if err:
+                errors.append(err)
         errors += _delete_each("veth", doc.get("links", []), network.link_exists, ["ip", "link", "del"], strict)
         errors += _delete_each("namespace", doc.get("namespaces", []), network.netns_exists, ["ip", "netns", "del"],
                                strict)
@@ -211,10 +230,12 @@ class Lab:
         """Drops the ledger; what still exists (it could not be removed) stays recorded for the next sweep."""
         left_ns = [n for n in doc.get("namespaces", []) if network.netns_exists(n)]
         left_links = [n for n in doc.get("links", []) if network.link_exists(n)]
-        if left_ns or left_links:
+        left_groups = [p for p in doc.get("cgroups", []) if cgroups.exists(p)]
+        if left_ns or left_links or left_groups:
             if self.ledger.exists():
                 self.ledger.keep_only("namespaces", left_ns)
                 self.ledger.keep_only("links", left_links)
+                self.ledger.keep_only("cgroups", left_groups)
             return []
         try:
             self.ledger.remove()

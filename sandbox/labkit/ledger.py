@@ -1,5 +1,5 @@
 """What a lab made, kept where it outlives the lab's driver and its state dir: /run/headshift-labs/<prefix>/
-(ledger.json: namespaces, root links, /etc/netns dirs, state dir, teardown commands; one <prefix>.<key>.pid per
+(ledger.json: namespaces, root links, /etc/netns dirs, cgroups, state dir, teardown commands; one <prefix>.<key>.pid per
 process: pid, start time, stop phase). /run is emptied at boot, as the namespaces are. Writers of one prefix
 serialize on an flock of <run>/lock; readers see whole files (atomic replace)."""
 import fcntl
@@ -9,7 +9,7 @@ import os
 from .processes import pid_alive
 
 RUN_ROOT = os.environ.get("HEADSHIFT_LAB_RUN", "/run/headshift-labs")
-LISTS = ("namespaces", "links", "etc", "commands")
+LISTS = ("namespaces", "links", "etc", "commands", "cgroups")
 
 
 class Ledger:

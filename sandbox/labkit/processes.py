@@ -6,6 +6,8 @@ import signal
 import subprocess
 import time
 
+from . import cgroups
+
 
 def start_time(pid):
     """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22); None if it is gone or
@@ -66,10 +68,13 @@ def stop_pid(pid, grace=5.0, started=None):
     return not stop_pids([(pid, started)], grace=grace)
 
 
-def spawn(argv, log_path, netns=None, user=None, env=None, cwd=None):
+def spawn(argv, log_path, netns=None, user=None, env=None, cwd=None, cgroup=None):
     """Starts argv detached (own session, stdin /dev/null, stdout+stderr appended to log_path), inside netns
-    and as user if given; returns the Popen. `ip netns exec` execs argv, so the pid is the program's."""
+    and as user if given, in cgroup (a path, cgroups.py) from its first instruction if given; returns the
+    Popen. `ip netns exec` (and the cgroup's shell) exec argv, so the pid is the program's."""
     full = (["ip", "netns", "exec", netns] if netns else []) + list(argv)
+    if cgroup:
+        full = cgroups.wrap(cgroup, full)
     e = dict(os.environ)
     e.update(env or {})
     ids = {}

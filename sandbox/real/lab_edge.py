@@ -63,8 +63,8 @@ class EdgeMixin:
             sock = self.path("haproxy.sock")
             mapf = self.path("tenants.map")
             with open(mapf, "w") as f:
-                for i, t in enumerate(tenants):
-                    f.write(f"{t}.demo.com headscale-cluster{clusters[i % len(clusters)]}\n")
+                for t in tenants:
+                    f.write(f"{t}.demo.com headscale-cluster{self.info['homes'][t]}\n")
             lines = ["global", f"  stats socket {sock} level admin", "  maxconn 8000", "defaults", "  mode http",
                      "  timeout connect 5s", "  timeout client 10m", "  timeout server 10m", "  timeout tunnel 1h",
                      "frontend web", f"  bind {self.edge_ip()}:80",

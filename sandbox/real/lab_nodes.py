@@ -8,7 +8,7 @@ import time
 
 import yaml
 
-from labkit import LabError, http_get, pg_bin, run, wait_for, write_secret
+from labkit import LabError, cgroups, http_get, pg_bin, run, wait_for, write_secret
 
 PEERS_DIR = os.environ.get("HEADSHIFT_PEERS_DIR", "/var/cache/headshift-peers")
 
@@ -87,7 +87,12 @@ class NodesMixin:
         with open(self.headscale_config_path(c), "w") as f:
             yaml.safe_dump(cfg, f, sort_keys=False)
         self.info["nodes"][c] = {"ip": ip, "control_url": f"http://{ip}:8080", "config": self.headscale_config_path(c),
-                                 "noise_key": noise_key, "db": f"hs{c}"}
+                                 "noise_key": noise_key, "db": f"hs{c}", "starts_file": self.path(f"hs{c}", "starts.jsonl")}
+        cpus = self.info.get("cpu_limits", {}).get(c)
+        if cpus:
+            # One cgroup per node, made once: every start of this node's headscale (restart-node, the
+            # clusters' reload_command) goes back into it; down removes it (labkit ledger).
+            self.info["nodes"][c]["cpu_limit"] = {"cpus": cpus, "cgroup": self.add_cpu_limit(f"hs{c}", cpus)}
         self.save()
         self.start_node(c)
         # Ids of rows created on this node start at <index+1> * 1,000,000 (see the prefixes above).
@@ -112,13 +117,35 @@ class NodesMixin:
         return run([peer_bin("headscale"), "-c", self.headscale_config_path(c)] + args, check=check).stdout
 
     def start_node(self, c):
+        """Starts node c's headscale (in its CPU-limit cgroup if it has one) and waits until it answers; appends
+        the start to <state>/hs<c>/starts.jsonl ({"pid", "t": spawned, "ready": answering}, seconds since the
+        epoch): every start, also those of restart-node run by headshift (tests count restarts from it)."""
         n = self.info["nodes"][c]
+        cgroup = (n.get("cpu_limit") or {}).get("cgroup")
+        t_spawn = time.time()
         # headscale's debug listener lets private sources in, but each endpoint is also tsweb.Protected
         # (loopback and tailnet addresses only; tailscale.com/tsweb AllowDebugAccess): headshift reads it from
         # the root namespace's end of the lab veth (10.<B>.255.1), so that /30 is trusted.
-        self.spawn(f"headscale-{c}", [peer_bin("headscale"), "-c", n["config"], "serve"], netns=self.ns("dc"),
-                   log_name=f"headscale-{c}", env={"TS_DEBUG_TRUSTED_CIDRS": f"10.{self.octet()}.255.0/30"})
-        wait_for(f"headscale node {c}", lambda: http_get(n["control_url"] + "/health")[0] == 200, 30)
+        pid = self.spawn(f"headscale-{c}", [peer_bin("headscale"), "-c", n["config"], "serve"], netns=self.ns("dc"),
+                         log_name=f"headscale-{c}", env={"TS_DEBUG_TRUSTED_CIDRS": f"10.{self.octet()}.255.0/30"},
+                         cgroup=cgroup)
+        if cgroup:  # the spawned shell puts itself in, then execs headscale
+            wait_for(f"headscale of node {c} (pid {pid}) in its CPU-limit cgroup {cgroup}",
+                     lambda: cgroups.contains(cgroup, pid), 10)
+        wait_for(f"headscale node {c}", lambda: http_get(n["control_url"] + "/health")[0] == 200, 60 if cgroup else 30)
+        with open(n.get("starts_file") or self.path(f"hs{c}", "starts.jsonl"), "a") as f:
+            f.write(json.dumps({"pid": pid, "t": round(t_spawn, 3), "ready": round(time.time(), 3)}) + "\n")
+
+    def node_starts(self, c, since=None):
+        """Every start of node c's headscale ({"pid", "t", "ready"}), oldest first; since: only those spawned at
+        or after it (seconds since the epoch)."""
+        n = self.info["nodes"][c]
+        try:
+            with open(n.get("starts_file") or self.path(f"hs{c}", "starts.jsonl")) as f:
+                starts = [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+        return [s for s in starts if since is None or s["t"] >= since]
 
     def restart_node(self, c):
         """Stops and starts node c (headscale >= 0.27 loads its nodes only at start). Every control connection

@@ -23,6 +23,10 @@ A failure during `up` takes down what was made. `restart-node` is the clusters' 
 (`tailscale status --json`), and per tenant with a swarm what its swarm devices recorded.
 At scale (`--swarm N`, lab_swarm.py): N real tailscale control clients per tenant in its namespace, registered
 through headscale with the tenant's pre-auth key like the tailscaled; `--policy` isolates the tenants.
+`--clusters 3,4,5`: any number of nodes (tenants round-robin over them unless `--home T=C` says otherwise).
+`--cpu-limit C=CPUS`: node C's headscale runs in a CPU-limited cgroup (labkit/cgroups.py) from its first start
+and across every restart; `down` removes the cgroup. Every start of a node's headscale (up, restart-node,
+start-node) is appended to <state>/hs<C>/starts.jsonl (`status --json` shows them: tests count restarts).
 
 Requires root, the peers built by scripts/setup (HEADSHIFT_PEERS_DIR, default /var/cache/headshift-peers),
 postgresql, haproxy, iproute2, python3-yaml.
@@ -86,27 +90,35 @@ class Lab(NodesMixin, PolicyMixin, EdgeMixin, DevicesMixin, SwarmMixin, ConfigMi
         return f"{self.dir}-logs"
 
     # ---- processes ---------------------------------------------------------------------------------
-    def spawn(self, key, argv, netns=None, log_name=None, env=None, user=None, phase=0):
+    def spawn(self, key, argv, netns=None, log_name=None, env=None, user=None, phase=0, cgroup=None):
         """labkit.Lab.spawn, and the pid in lab.json's pids (tests compare it across a refused move)."""
-        p = super().spawn(key, argv, netns=netns, log_name=log_name, env=env, user=user, phase=phase)
+        p = super().spawn(key, argv, netns=netns, log_name=log_name, env=env, user=user, phase=phase, cgroup=cgroup)
         self.info.setdefault("pids", {})[key] = p.pid
         self.save()
         return p.pid
 
     # ---- up ----------------------------------------------------------------------------------------
     def up(self, tenants, devices, clusters, edge, noise_mismatch=False, policy="per-user", policy_mode="file",
-           tagged=1, swarm=0, swarm_concurrency=20, swarm_timeout=900):
+           tagged=1, swarm=0, swarm_concurrency=20, swarm_timeout=900, homes=None, cpu_limits=None):
         """policy / policy_mode: lab_policy.py (tenants isolated per user by default, policy files + SIGHUP;
         `probes` for swarm labs); tagged: the first `tagged` tenants get a tagged server <t>-srv; swarm: swarm
         devices per tenant (lab_swarm.py), started once the tailscaled are Running; up waits until each has
-        its netmap."""
+        its netmap. homes: {tenant: cluster} for tenants not homed round-robin (tenant i on clusters[i % n]).
+        cpu_limits: {cluster: CPUs}: that node's headscale runs in a cgroup limited to that many CPUs, from
+        its first start and across every restart (lab_nodes.py)."""
         check_policy_args(policy, policy_mode)
+        names = [f"hs{chr(ord('a') + i)}" for i in range(tenants)]
+        homes = {t: (homes or {}).get(t, clusters[i % len(clusters)]) for i, t in enumerate(names)}
+        bad = [f"{t}={c}" for t, c in homes.items() if c not in clusters]
+        bad += [f"{c}={v}" for c, v in (cpu_limits or {}).items() if c not in clusters]
+        if bad:
+            raise LabError(f"{', '.join(bad)}: not a cluster of this lab ({','.join(clusters)})")
         self.begin(replace=True, subdirs=("logs", "secrets", "pg", "traefik/dynamic", "devices", "swarm"))
         os.chmod(self.path("secrets"), 0o700)
-        names = [f"hs{chr(ord('a') + i)}" for i in range(tenants)]
         self.info = {"name": self.name, "prefix": self.prefix, "dir": self.dir, "edge": edge, "clusters": clusters,
                      "edge_ip": self.edge_ip(), "tenants": {}, "nodes": {}, "namespaces": [], "pids": {},
-                     "started": time.time(), "acl_policy": {"kind": policy, "mode": policy_mode}}
+                     "started": time.time(), "acl_policy": {"kind": policy, "mode": policy_mode},
+                     "homes": homes, "cpu_limits": dict(cpu_limits or {})}
         self.save()
         t0 = time.monotonic()
         self._network(names)
@@ -120,7 +132,7 @@ class Lab(NodesMixin, PolicyMixin, EdgeMixin, DevicesMixin, SwarmMixin, ConfigMi
             self._headscale(i, c, key)
         self._edge(names, clusters)
         for i, t in enumerate(names):
-            self._tenant(i, t, clusters[i % len(clusters)], devices)
+            self._tenant(i, t, homes[t], devices)
             if i < tagged:
                 self.info["tenants"][t].update({"tagged": True, "tags": [f"tag:{t}-srv"]})
         # The policies name the users (created above) and own the tags the tagged keys carry (below).
@@ -188,6 +200,11 @@ def main():
     u.add_argument("--policy-mode", choices=POLICY_MODES, default="file",
                    help="file: policy files + SIGHUP (default); database: headscale policy set")
     u.add_argument("--tagged", type=int, default=1, help="the first N tenants get a tagged server <t>-srv")
+    u.add_argument("--home", action="append", default=[], metavar="TENANT=C",
+                   help="home cluster of one tenant, e.g. hsb=3 (repeatable; others round-robin over --clusters)")
+    u.add_argument("--cpu-limit", action="append", default=[], metavar="C=CPUS",
+                   help="run cluster C's headscale in a cgroup limited to CPUS CPUs, e.g. 4=0.25 (repeatable; kept "
+                        "across its restarts, removed at down; cgroup v1 cpu or v2 cpu.max)")
     sub.add_parser("down")
     s = sub.add_parser("status")
     s.add_argument("--json", action="store_true")
@@ -221,13 +238,32 @@ def main():
                         raise LabError(f"--swarm-size {item!r}: use TENANT=N with a tenant of this lab "
                                        f"({names[0]}..{names[-1]}) and N 0..20000")
                     swarm[t] = int(n)
+            names = [f"hs{chr(ord('a') + i)}" for i in range(a.tenants)]
+            homes = {}
+            for item in a.home:
+                t, _, c = item.partition("=")
+                if t not in names or c not in clusters:
+                    raise LabError(f"--home {item!r}: use TENANT=C with a tenant of this lab ({names[0]}..{names[-1]}) "
+                                   f"and one of --clusters ({','.join(clusters)})")
+                homes[t] = c
+            cpu_limits = {}
+            for item in a.cpu_limit:
+                c, _, n = item.partition("=")
+                try:
+                    cpus = float(n)
+                except ValueError:
+                    cpus = 0.0
+                if c not in clusters or not 0.01 <= cpus <= 64:
+                    raise LabError(f"--cpu-limit {item!r}: use C=CPUS with one of --clusters ({','.join(clusters)}) "
+                                   "and CPUS 0.01..64, e.g. 4=0.25")
+                cpu_limits[c] = cpus
             policy = a.policy or ("probes" if swarm else "per-user")
             if not 0 <= a.tagged <= a.tenants:
                 raise LabError("--tagged 0..--tenants")
             try:
                 info = lab.up(a.tenants, a.devices, clusters, a.edge, a.noise_mismatch, policy=policy,
                               policy_mode=a.policy_mode, tagged=a.tagged, swarm=swarm,
-                              swarm_concurrency=a.swarm_concurrency)
+                              swarm_concurrency=a.swarm_concurrency, homes=homes, cpu_limits=cpu_limits)
             except BaseException:
                 keep = lab.logs_keep_dir()
                 log(f"up failed: taking down what was made (logs kept in {keep})")
@@ -243,6 +279,7 @@ def main():
                               "policy": info["acl_policy"],
                               "tenants": {t: {"home": v["home"], "devices": len(v["devices"]),
                                               "swarm": v.get("swarm", 0)} for t, v in info["tenants"].items()},
+                              "nodes": {c: {"cpu_limit": n.get("cpu_limit")} for c, n in info["nodes"].items()},
                               "up_s": info["up_s"], "swarm_up_s": info.get("swarm_up_s")}))
         elif a.cmd == "down":
             lab.down()
@@ -250,11 +287,16 @@ def main():
             lab.load()
             devs = [lab.device_status(d) for d in lab.devices(a.tenant)]
             swarms = {t: lab.swarm_counts(t) for t in lab.swarm_tenants() if a.tenant in (None, t)}
+            nodes = {c: {"running": bool(lab.pid(f"headscale-{c}")), "starts": lab.node_starts(c),
+                         "cpu_limit": n.get("cpu_limit")} for c, n in lab.info["nodes"].items()}
             if a.json:
-                print(json.dumps({"devices": devs, "swarm": swarms}))
+                print(json.dumps({"devices": devs, "swarm": swarms, "nodes": nodes}))
             else:
                 for d in devs:
                     print(f"{d['device']}: {d.get('backend_state')} id={d.get('id')} ips={','.join(d.get('ips', []))}")
+                for c, n in nodes.items():
+                    lim = f", CPU limit {n['cpu_limit']['cpus']}" if n["cpu_limit"] else ""
+                    print(f"node {c}: {'running' if n['running'] else 'stopped'}, {len(n['starts'])} start(s){lim}")
                 for t, c in swarms.items():
                     print(f"{t} swarm: {c['devices']} devices, {c['registered']} registered, {c['connected']} "
                           f"connected, {c['needs_login']} asked to log in")

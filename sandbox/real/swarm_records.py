@@ -103,7 +103,7 @@ class SwarmWatch:
     start() / stop(); events[d] = [(t_seconds_since_epoch, kind, text)], losses(d), reauths(d),
     interruptions_ms(d), summary(devices) with the same shapes as DeviceLogWatch."""
 
-    KINDS = ("lost", "netmap", "needs_login", "auth_url", "registered", "key_changed", "id_changed")
+    KINDS = ("lost", "netmap", "needs_login", "auth_url", "registered", "key_changed", "id_changed", "error")
 
     def __init__(self, swarm, devices=None, interval=0.05):
         self.swarm = swarm
@@ -170,6 +170,11 @@ class SwarmWatch:
             self._thread.join()
         return self
 
+    def events_of(self, d):
+        """A copy of device d's events so far: [(t, kind, text)], kinds KINDS ("error": text = the error)."""
+        with self._lock:
+            return list(self.events[d])
+
     def losses(self, d):
         with self._lock:
             return [e for e in self.events[d] if e[1] == "lost"]
@@ -212,3 +217,51 @@ class SwarmWatch:
         return {"devices": len(devices), "disconnected": sorted(disconnected), "reconnected_within": len(inter),
                 "unrecovered": sorted(set(unrecovered)), "reauth": sorted(reauth), "identity_changed": sorted(changed),
                 "interruption_ms": percentiles(inter)}
+
+
+def first_losses(watch, devices=None, since=None):
+    """device -> time (s since the epoch) of its first control-connection loss at or after `since`, for the
+    devices of a SwarmWatch that lost their connection."""
+    out = {}
+    for d in devices or watch.devices:
+        ts = [t for t, _, _ in watch.losses(d) if since is None or t >= since]
+        if ts:
+            out[d] = min(ts)
+    return out
+
+
+RESET_ERROR = "connection reset by peer"
+
+
+def reset_times(watch, devices=None, since=None):
+    """device -> when its session was reset (s since the epoch): its first loss at or after `since` whose error
+    (the client's next `error` record) is a TCP reset, which is what a session reset (SOCK_DESTROY on the proxy)
+    gives; a device whose losses all had another cause (e.g. "EOF": the proxy closed it when the route changed)
+    gets its last loss instead. Only devices that lost their connection."""
+    out = {}
+    for d in devices or watch.devices:
+        evs = [e for e in watch.events_of(d) if since is None or e[0] >= since]
+        lost = [i for i, e in enumerate(evs) if e[1] == "lost"]
+        if not lost:
+            continue
+        out[d] = evs[lost[-1]][0]
+        for i in lost:
+            err = next((e for e in evs[i + 1:] if e[1] in ("error", "lost", "netmap")), None)
+            if err and err[1] == "error" and RESET_ERROR in err[2]:
+                out[d] = evs[i][0]
+                break
+    return out
+
+
+def waves(times, gap_s=0.2):
+    """Groups disconnect times (seconds) into waves: a gap of more than gap_s between two consecutive
+    disconnects starts a new wave. A paced reset destroys one wave's sessions within milliseconds and the next
+    wave waits for the previous one to come back (a reconnect takes a dial, TLS, Noise and a first map: far
+    more than 0.2 s), so the waves the devices saw are these groups. Returns [[times of wave 1], ...]."""
+    out = []
+    for t in sorted(times):
+        if out and t - out[-1][-1] <= gap_s:
+            out[-1].append(t)
+        else:
+            out.append([t])
+    return out

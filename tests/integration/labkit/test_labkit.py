@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The lab toolkit (sandbox/labkit) on real namespaces, veths and processes: a second `up` of a prefix sweeps
 what a killed lab left; a live lab is never swept; teardown of a lab with a resource removed behind its back
-reports exactly that resource (exit 1 from the command line) and still removes the rest.
+reports exactly that resource (exit 1 from the command line) and still removes the rest; a CPU limit (cgroup)
+holds a busy process from its start and across a restart, and goes with the lab.
 Each test uses its own prefix (from the pid), so runs of other agents never meet it. Needs root."""
 import json
 import os
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -113,6 +115,45 @@ class LabkitTest(unittest.TestCase):
         # Nothing left: a second down is clean.
         p = run_cli(pfx, "down")
         self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_cpu_limit_follows_restarts_and_teardown_removes_its_cgroup(self):
+        from labkit import cgroups
+        pfx = self.prefix
+        lab = labkit.Lab(pfx)
+        lab.begin()
+        path = lab.add_cpu_limit("busy", 0.2)
+        self.assertEqual(lab.ledger.read()["cgroups"], [path])
+        self.assertAlmostEqual(cgroups.limit_of(path), 0.2)
+        clk = os.sysconf("SC_CLK_TCK")
+
+        def cpu_s(pid):
+            with open(f"/proc/{pid}/stat") as f:
+                st = f.read().rsplit(")", 1)[1].split()
+            return (int(st[11]) + int(st[12])) / clk
+
+        for start in (1, 2):  # the second start is a restart into the same cgroup
+            p = lab.spawn("busy", [PY, "-c", "while True: pass"], cgroup=path)
+            labkit.wait_for("the busy process in its cgroup", lambda: cgroups.contains(path, p.pid), 10)
+            with open(f"/proc/{p.pid}/cmdline", "rb") as f:
+                self.assertIn(b"while True", f.read(), "the pid is not the program's")
+            c0, t0 = cpu_s(p.pid), time.monotonic()
+            time.sleep(2.0)
+            used, wall = cpu_s(p.pid) - c0, time.monotonic() - t0
+            # The kernel's quota is an upper bound (a loaded machine gives it less, never more): 0.2 CPU.
+            self.assertLess(used, 0.2 * wall + 0.25, f"start {start}: {used:.2f} CPU s in {wall:.2f} s")
+            lab.stop("busy")
+            p.wait()
+        # A lab killed with its cgroup made: the next begin sweeps it.
+        p = lab.spawn("busy", [PY, "-c", "while True: pass"], cgroup=path)
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        again = labkit.Lab(pfx)
+        again.begin()
+        self.assertFalse(os.path.exists(path), "the dead lab's cgroup survived the sweep")
+        path = again.add_cpu_limit("busy", 0.5)
+        self.assertEqual(again.teardown(), [])
+        self.assertFalse(os.path.exists(path), "teardown left the cgroup")
+        self.assertEqual(cgroups.lab_cgroups(pfx), [])
 
 
 if __name__ == "__main__":
