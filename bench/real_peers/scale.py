@@ -176,7 +176,9 @@ def measure(lab, method, args):
         "registrations": len(res["registrations"]),
     }
     if res["exit_code"] != 0:
-        out["stderr"] = res["stderr"][-1500:]
+        # The per-wave progress lines would crowd out the error: keep the other lines.
+        lines = [ln for ln in res["stderr"].splitlines() if "reset wave" not in ln]
+        out["stderr"] = "\n".join(lines)[-3000:]
     if report:
         out["report_summary"] = {k: report.get(k) for k in ("reconnected", "online_before", "reauth", "stragglers",
                                                              "warnings") if k in report}

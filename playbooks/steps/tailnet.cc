@@ -2,8 +2,13 @@
 // target is the one it had on the source: the target's compiled packet filter (debug_url/debug/filter)
 // grants every pair of the tenant's devices exactly what the source's did before the cut (journaled by
 // `policy`). A difference stops the migration for the operator (exit 4) naming the devices' addresses.
-// Needs debug_url on both clusters; without it the check is journaled as skipped and the report warns.
+// Needs debug_url on both clusters; without it (or when the target's filter cannot be read after 3 tries)
+// the check is journaled as skipped and the report warns.
 // At thousands of devices the pairs of a deterministic sample of addresses are compared (kMaxAddresses).
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "controlplane/node_facts.h"
 #include "controlplane/packet_filter.h"
 #include "playbooks/journal_details.h"
@@ -17,6 +22,8 @@ namespace {
 using json = nlohmann::json;
 
 constexpr size_t kMaxAddresses = 400;  // 160,000 ordered pairs
+constexpr int64_t kFilterReadTimeoutMs = 30000;
+constexpr int kFilterReadAttempts = 3;
 
 StatusOr<json> Run(MigrationRun& run) {
   json policy = StepDetails(run.rec, "policy");
@@ -33,9 +40,17 @@ StatusOr<json> Run(MigrationRun& run) {
   if (target->debug_url.empty()) return skipped("no debug_url on cluster " + run.ref.to);
   auto before = PacketFilter::Parse(policy["source_filter"].get<std::string>(), "cluster " + run.ref.from);
   if (!before.ok()) return before.status();
-  NodeFactsReader reader(run.ref.to, target->control_url, target->debug_url, run.env.config.timeouts.http_ms);
+  // A node of thousands of devices that just took them back can be slow to compile and serve its filter:
+  // a longer timeout and a few tries. Still unreadable, the check is skipped with a warning: the move is
+  // done and its devices are back; an unread verification must not leave it for the operator.
+  NodeFactsReader reader(run.ref.to, target->control_url, target->debug_url,
+                         std::max<int64_t>(run.env.config.timeouts.http_ms, kFilterReadTimeoutMs));
   auto now = reader.FilterJson();
-  if (!now.ok()) return now.status().WithContext("reading the packet filter of cluster " + run.ref.to);
+  for (int attempt = 1; !now.ok() && attempt < kFilterReadAttempts; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    now = reader.FilterJson();
+  }
+  if (!now.ok()) return skipped("its packet filter could not be read (" + now.status().message() + ")");
   auto after = PacketFilter::Parse(*now, "cluster " + run.ref.to);
   if (!after.ok()) return after.status();
   auto nodes = run.env.mover->TenantNodes(run.ref.tenant, run.ref.to);
