@@ -33,7 +33,6 @@ void WavePacer::Sent(int64_t handed, int64_t reset, int64_t back, double now_ms)
   handed_ += handed;
   reset_ += reset;
   wave_size_ = handed;
-  wave_reset_ = reset;
   back_at_start_ = back;
   last_back_ = back;
   back_in_window_ = 0;
@@ -43,11 +42,6 @@ void WavePacer::Sent(int64_t handed, int64_t reset, int64_t back, double now_ms)
 int64_t WavePacer::target() const {
   double want = tuning_.back_fraction * static_cast<double>(std::min(reset_, devices_));
   return static_cast<int64_t>(std::ceil(want - 1e-9));
-}
-
-int64_t WavePacer::own_target() const {
-  double size = static_cast<double>(std::min(wave_reset_, std::max<int64_t>(0, devices_ - (reset_ - wave_reset_))));
-  return static_cast<int64_t>(std::ceil(tuning_.back_fraction * size - 1e-9));
 }
 
 WavePacer::Verdict WavePacer::Observe(int64_t back, double now_ms) {
@@ -63,11 +57,7 @@ WavePacer::Verdict WavePacer::Observe(int64_t back, double now_ms) {
                                       : 0.0;
   int64_t shown = std::max<int64_t>(back_in_window_, static_cast<int64_t>(std::floor(rate_in_window)));
   int64_t shrunk = std::clamp<int64_t>(shown, 1, std::max<int64_t>(1, wave_size_));
-  // Absorbed: everything reset so far is back (cumulative, so an earlier wave's straggler counts when it
-  // comes), AND this wave shows its own devices back. Without the second condition a wave sent right
-  // after a late verdict is "absorbed" at once by the previous wave's late arrivals, and the next
-  // doubles with nothing learned (seen at 500 devices: waves of 3, 6, 12 sent 110 ms apart).
-  if (last_back_ >= target() && wave_back() >= own_target()) {
+  if (last_back_ >= target()) {
     timeouts_in_row_ = 0;
     if (in_window) {
       // Grow from the wave that was absorbed, not from a cap- or remainder-trimmed plan.

@@ -11,9 +11,8 @@
 // The rule (units: sockets sent, devices back; one control connection per device is tailscale's norm):
 //   * Start small: the first wave is `first` sockets.
 //   * A wave is absorbed when the devices back since the reset began reach back_fraction x
-//     min(sockets reset so far, devices expected) — cumulative on purpose: a straggler of an earlier wave
-//     that comes back later counts when it does — and the devices back since this wave started reach
-//     back_fraction x what it reset (so late arrivals of the previous wave cannot judge it at once).
+//     min(sockets reset so far, devices expected). Cumulative on purpose: a straggler of an earlier wave
+//     that comes back later counts when it does.
 //   * Absorbed within window_ms of the wave's start: the next wave is twice as big (grow while the
 //     target keeps up).
 //   * Absorbed later than the window (fell behind): the next wave is what came back within the window,
@@ -66,10 +65,8 @@ class WavePacer {
   // The current wave's devices back since it started, and within its window.
   int64_t wave_back() const { return last_back_ - back_at_start_; }
   int64_t wave_back_in_window() const { return back_in_window_; }
-  // The devices the current wave needs back in all to be absorbed (cumulative since the reset began),
-  // and back since it started (its own share: back_fraction of what it reset).
+  // The devices the current wave needs back in all to be absorbed.
   int64_t target() const;
-  int64_t own_target() const;
 
  private:
   int64_t sockets_;
@@ -83,7 +80,6 @@ class WavePacer {
   int64_t back_in_window_ = 0;
   int64_t last_back_ = 0;
   int64_t wave_size_ = 0;    // the current wave's size
-  int64_t wave_reset_ = 0;   // the current wave's sockets reset
   double started_ms_ = 0;
   int timeouts_in_row_ = 0;
 };

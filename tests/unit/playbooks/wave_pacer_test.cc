@@ -62,23 +62,13 @@ TEST(WavePacerTest, ShrinksToWhatCameBackWithinTheWindowWhenItFallsBehind) {
   EXPECT_EQ(p.Observe(20, 1500), V::kWait);
   EXPECT_EQ(p.Observe(26, 1990), V::kWait);   // 10 of this wave back within its window
   EXPECT_EQ(p.Observe(40, 2500), V::kWait);   // past the window: no longer counted as "within"
-  EXPECT_EQ(p.Observe(44, 3100), V::kWait);   // 44 of 48 is enough in all, but only 28 of this wave's 32
-  EXPECT_EQ(p.Observe(45, 3200), V::kBehind); // absorbed (29 of its own), but late
+  EXPECT_EQ(p.Observe(44, 3200), V::kBehind); // absorbed, but late
   EXPECT_EQ(p.wave_back_in_window(), 10);
-  EXPECT_EQ(p.NextWave(), 13);                // 29 back in 2.2 s is 13 per window, more than the 10 seen in it
+  EXPECT_EQ(p.NextWave(), 12);                // 28 back in 2.2 s is 12 per window, more than the 10 seen in it
   // Keeping up again grows from there.
-  p.Sent(13, 13, 45, 3300);
-  EXPECT_EQ(p.Observe(57, 3700), V::kAbsorbed);  // ceil(0.9 * 61) in all, ceil(0.9 * 13) of its own
-  EXPECT_EQ(p.NextWave(), 26);
-}
-
-TEST(WavePacerTest, LateArrivalsOfTheLastWaveDoNotJudgeTheNextAtOnce) {
-  WavePacer p(1000, 1000, 0, Tuning());
-  p.Sent(16, 16, 0, 0);
-  ASSERT_EQ(p.Observe(15, 3000), V::kBehind);  // 15 of 16, late
-  p.Sent(p.NextWave(), p.NextWave(), 15, 3100);
-  // The last straggler of wave 1 arrives: enough in all, but none of this wave's own yet.
-  EXPECT_EQ(p.Observe(16, 3200), V::kWait);
+  p.Sent(12, 12, 44, 3300);
+  EXPECT_EQ(p.Observe(54, 3700), V::kAbsorbed);  // ceil(0.9 * 60)
+  EXPECT_EQ(p.NextWave(), 24);
 }
 
 TEST(WavePacerTest, NothingSeenWithinTheWindowShrinksToTheWavesRatePerWindow) {
