@@ -114,15 +114,7 @@ Status RestartTargetOnce(MigrationEnv& env, const std::string& to, const std::ve
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  if (tr.restarted && others && others->count() > 0) {
-    Reconnection back = WaitBackOnline(**api, *others, ReconnectWait(config.timeouts.reconnect_ms, others->by_id.size()),
-                                       reloaded_at);
-    tr.reconnected = back.reconnected;
-    tr.stragglers = back.stragglers;
-    tr.reconnect_ms = back.ms;
-  } else if (tr.restarted) {
-    tr.reconnect_ms = MsSince(reloaded_at);
-  }
+  AwaitDroppedDevices(**api, others, config.timeouts.reconnect_ms, reloaded_at, tr);
   return Status::Ok();
 }
 

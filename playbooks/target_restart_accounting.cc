@@ -74,4 +74,17 @@ void AddRestartRisk(const std::string& tenant, const TargetRestartReport& tr, bo
   }
 }
 
+void AwaitDroppedDevices(HeadscaleClient& api, const std::optional<OnlineDevices>& dropped, int64_t reconnect_ms,
+                         std::chrono::steady_clock::time_point reloaded_at, TargetRestartReport& tr) {
+  if (!tr.restarted) return;
+  if (dropped && dropped->count() > 0) {
+    Reconnection back = WaitBackOnline(api, *dropped, ReconnectWait(reconnect_ms, dropped->by_id.size()), reloaded_at);
+    tr.reconnected = back.reconnected;
+    tr.stragglers = back.stragglers;
+    tr.reconnect_ms = back.ms;
+  } else {
+    tr.reconnect_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - reloaded_at).count();
+  }
+}
+
 }  // namespace headshift

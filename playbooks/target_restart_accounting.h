@@ -6,6 +6,7 @@
 // touch the API (safe on preflight's control-plane thread), KeepResidentTenants reads the database.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,12 @@ std::optional<OnlineDevices> CountOtherTenants(MigrationEnv& env, const std::str
 // the database cannot say, the count is kept as it is (an overcount, never an undercount).
 void KeepResidentTenants(MigrationEnv& env, const std::string& cluster, TargetRestartReport& tr,
                          OnlineDevices* online);
+
+// After a restart of the target at `reloaded_at` (its API answers again): waits for the devices it
+// dropped (`dropped`, nullopt when they could not be counted) and records reconnected, stragglers and
+// reconnect_ms in `tr`. Shared by target_ready (one tenant) and the batch restart (several).
+void AwaitDroppedDevices(HeadscaleClient& api, const std::optional<OnlineDevices>& dropped, int64_t reconnect_ms,
+                         std::chrono::steady_clock::time_point reloaded_at, TargetRestartReport& tr);
 
 // The target_restart risk (and, with no_target_restart, the refusal in `problems`) of a planned reload.
 void AddRestartRisk(const std::string& tenant, const TargetRestartReport& tr, bool no_target_restart,

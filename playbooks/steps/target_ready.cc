@@ -123,19 +123,11 @@ StatusOr<json> Run(MigrationRun& run) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   // The restarted target answers again: wait for the other tenants' devices it dropped.
-  if (tr.restarted && others && others->count() > 0) {
-    Reconnection back = WaitBackOnline(**api, *others, ReconnectWait(config.timeouts.reconnect_ms, others->by_id.size()),
-                                       reloaded_at);
-    tr.reconnected = back.reconnected;
-    tr.stragglers = back.stragglers;
-    tr.reconnect_ms = back.ms;
-    if (!back.stragglers.empty()) {
-      run.rep.warnings.push_back(std::to_string(back.stragglers.size()) + " device(s) of other tenants dropped by "
-                                 "the restart of cluster " + to + " are not back online there yet (see "
-                                 "target_restart.stragglers)");
-    }
-  } else if (tr.restarted) {
-    tr.reconnect_ms = MsSince(reloaded_at);
+  AwaitDroppedDevices(**api, others, config.timeouts.reconnect_ms, reloaded_at, tr);
+  if (tr.restarted && !tr.stragglers.empty()) {
+    run.rep.warnings.push_back(std::to_string(tr.stragglers.size()) + " device(s) of other tenants dropped by "
+                               "the restart of cluster " + to + " are not back online there yet (see "
+                               "target_restart.stragglers)");
   }
   if (tr.restarted && !tr.devices) {
     run.rep.warnings.push_back("cluster " + to + " was restarted; how many other tenants' devices it dropped is "
