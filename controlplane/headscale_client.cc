@@ -129,7 +129,7 @@ StatusOr<PolicyRecord> HeadscaleClient::GetPolicy() {
 
 Status HeadscaleClient::DeleteNode(const std::string& id) {
   HttpRequestOptions o;
-  o.timeout_ms = timeout_ms_;
+  o.timeout_ms = std::max<int64_t>(timeout_ms_, kDeleteTimeoutMs);
   o.bearer_token = api_key_;
   auto r = http_.Delete(base_url_ + "/api/v1/node/" + UrlEncode(id), o);
   if (!r.ok()) return r.status();

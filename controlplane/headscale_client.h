@@ -61,6 +61,9 @@ class HeadscaleClient {
   // already gone is no error: gorm's delete by id), frees its IPs and tells its peers
   // (hscontrol/state/state.go DeleteNode, v0.29). headshift uses it only for a node whose row it
   // already moved away (a "ghost" the node still holds in memory). NotFound-like answers are OK.
+  // Waits at least kDeleteTimeoutMs: each delete waits for a NodeStore batch tick and recompiles the policy
+  // under one lock, so a few deletes in flight on a busy node of 1,000+ devices answer in seconds, not ms.
+  static constexpr int64_t kDeleteTimeoutMs = 30000;
   Status DeleteNode(const std::string& id);
 
  private:

@@ -13,7 +13,7 @@
 // caches nodes (clusters[].cached_nodes). In the shared layout one row serves both nodes and deleting
 // by id would delete the moved row: never done there.
 //
-// Thread-safety: a function; opens its own API client.
+// Thread-safety: a function; opens its own API clients (up to 8 deletes in flight, each thread its own).
 #pragma once
 
 #include <chrono>

@@ -8,9 +8,12 @@ Everything here is read from the peers themselves, never from headshift's report
   DataProbe       pings between two devices over WireGuard (TSMP through the tunnel, not the control plane)
                   in a loop and counts the lost probes.
   snapshot()      `tailscale status --json` of every device: BackendState, Self.ID, node key, AuthURL.
+  stale_drops()   the node IDs whose long poll a headscale node closed itself as stale (its log: a map it could not
+                  queue to the stream within 50 ms, mapper/node_conn.go), i.e. a client that fell behind reading.
   SwarmWatch      (swarm_records.py, re-exported) the same as DeviceLogWatch for swarm devices (lab_swarm.py): it
                   follows the swarm's own records (losses, first netmaps, NeedsLogin / AuthURL, key or ID changes).
 """
+import calendar
 import os
 import re
 import threading
@@ -22,6 +25,8 @@ _POLL_ERROR = re.compile(r"control: PollNetMap: (?!stream=)(.*)$")
 _NETMAP = "control: mapRoutine: netmap received"
 _NEEDS_LOGIN = re.compile(r"Switching ipn state \S+ -> NeedsLogin")
 _AUTH_URL = re.compile(r"AuthURL is|authURL=|StartLoginInteractive")
+_STALE_DROP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) WRN send: connection failed "
+                         r"error=\"connection \d+: timeout sending to channel.* node\.id=(\d+)")
 
 
 class DeviceLogWatch:
@@ -211,3 +216,28 @@ def online_on_node(lab, cluster, user=None):
 
 def node_ids(lab, cluster):
     return sorted(int(n["id"]) for n in lab.node_api(cluster, "/api/v1/node").get("nodes", []))
+
+
+def stale_drops(lab, cluster, since=0.0):
+    """{node_id: [t, ...]}: the long polls headscale node `cluster` closed itself since `since` (s since the
+    epoch) because the client fell behind reading its maps.
+
+    headscale v0.29 queues each map into the session's channel (tuning.node_mapsession_buffered_chan_size,
+    30); a queue that stays full for 50 ms reads as a dead client, and the session is torn down
+    (hscontrol/mapper/node_conn.go, "timeout sending to channel (likely stale connection)"). The client then
+    sees its poll end with EOF, not a reset. On a box whose CPUs are saturated (hundreds of swarm devices
+    decoding maps on 2 shared cores) this happens with or without a move. Log lines have 1 s resolution."""
+    out = {}
+    try:
+        f = open(lab.path("logs", f"headscale-{cluster}.log"), encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return out
+    with f:
+        for line in f:
+            m = _STALE_DROP.match(line)
+            if not m:
+                continue
+            t = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%SZ"))
+            if t >= int(since):
+                out.setdefault(int(m.group(2)), []).append(float(t))
+    return out

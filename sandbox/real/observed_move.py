@@ -38,7 +38,8 @@ def observed_move(lab, tenant, target, argv, probe_pair=None, settle_s=3.0, time
     """Runs argv while watching all devices; waits (bounded) until the tenant's devices are back.
 
     Returns a dict: exit_code, stdout, stderr, report (parsed stdout if it is JSON), elapsed_ms, per tenant
-    {devices, disconnected, unrecovered, reauth, interruption_ms}, identity (devices whose Self.ID, node key,
+    {devices, disconnected, unrecovered, reauth, interruption_ms}, watch (the stopped DeviceLogWatch of the
+    tailscaled: their losses with tailscaled's error text), identity (devices whose Self.ID, node key,
     tailnet IPs or state changed), probe {sent, lost}, swarm (per tenant with a swarm: SwarmWatch.summary();
     the tenants' figures include them), swarm_watch (the stopped watches, for per-device checks),
     registrations (node rows that appeared on a node and
@@ -105,7 +106,7 @@ def observed_move(lab, tenant, target, argv, probe_pair=None, settle_s=3.0, time
         online_target = {"error": str(e)}
     return {"exit_code": p.returncode, "stdout": p.stdout, "stderr": p.stderr, "report": report,
             "elapsed_ms": round(elapsed_ms, 1), "tenants": per_tenant, "swarm": swarm,
-            "swarm_watch": swarm_watch, "started_at": started_at,
+            "swarm_watch": swarm_watch, "watch": watch, "started_at": started_at,
             "identity": observe.identity_changes(before, after), "probe": probe_result,
             "probe_pair": list(probe_pair) if probe_pair else None, "registrations": registrations,
             "online_on_target": online_target, "nodes_before": nodes_before, "nodes_after": nodes_after,
