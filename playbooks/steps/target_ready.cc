@@ -6,12 +6,11 @@
 // Journals node_keys, reloaded, collisions and target_restart. Nothing to undo (copy's undo
 // removes the rows).
 #include <set>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 
-#include "common/subprocess.h"
 #include "playbooks/migration_run.h"
+#include "playbooks/serve_or_reload.h"
 #include "playbooks/steps/steps.h"
 #include "playbooks/target_restart_accounting.h"
 #include "playbooks/tenant_control_nodes.h"
@@ -61,67 +60,44 @@ StatusOr<json> Run(MigrationRun& run) {
   tr.devices = 0;
   std::optional<OnlineDevices> others;
   bool forbid_restart = run.opts.no_target_restart || run.rec.details.value("no_target_restart", false);
-  auto deadline = MigrationClock::now() + std::chrono::milliseconds(config.timeouts.target_ready_ms);
   MigrationClock::time_point reloaded_at;
-  size_t missing = want.size();
-  std::string last_error;
-  for (;;) {
+  ServeWait wait;
+  wait.wanted = static_cast<int64_t>(want.size());
+  wait.whose = run.ref.tenant;
+  wait.missing = [&]() -> StatusOr<int64_t> {
     auto served = TenantControlNodes(**api, run.ref.tenant, *nodes);
-    bool answered = served.ok();
-    if (answered) {
-      std::set<std::string> have;
-      for (const auto& n : *served) have.insert(n.node_key);
-      missing = 0;
-      for (const auto& k : want) missing += have.count(k) ? 0 : 1;
-      if (missing == 0) break;
-    } else {
-      last_error = served.status().message();
-    }
-    // Only an answer without some keys calls for a reload: an API that does not answer (it may be
-    // restarting) is polled, never restarted on a guess.
-    if (answered && !tr.reloaded && !target->reload_command.empty()) {
-      tr.reload_needed = true;
-      if (tr.drops_sessions) {
-        tr.devices.reset();
-        others = CountOtherTenants(env, run.ref.tenant, to, tr);
-        if (others) KeepResidentTenants(env, to, tr, &*others);
-        if (forbid_restart) {
-          tr.restarted = false;
-          run.rep.target_restart = tr;
-          return Status::Failed("cluster " + to + " does not serve " + std::to_string(missing) + " node keys of " +
-                                    run.ref.tenant + " and its reload restarts it (" + tr.Describe() +
-                                    "); --no-target-restart forbids that",
-                                "migrate without --no-target-restart (the restart is reported as collateral), or "
-                                "make cluster " + to + " serve the copied rows without a restart");
-        }
+    if (!served.ok()) return served.status();
+    std::set<std::string> have;
+    for (const auto& n : *served) have.insert(n.node_key);
+    int64_t missing = 0;
+    for (const auto& k : want) missing += have.count(k) ? 0 : 1;
+    return missing;
+  };
+  wait.before_reload = [&](int64_t missing) -> Status {
+    if (tr.drops_sessions) {
+      tr.devices.reset();
+      others = CountOtherTenants(env, run.ref.tenant, to, tr);
+      if (others) KeepResidentTenants(env, to, tr, &*others);
+      if (forbid_restart) {
+        run.rep.target_restart = tr;
+        return Status::Failed("cluster " + to + " does not serve " + std::to_string(missing) + " node keys of " +
+                                  run.ref.tenant + " and its reload restarts it (" + tr.Describe() +
+                                  "); --no-target-restart forbids that",
+                              "migrate without --no-target-restart (the restart is reported as collateral), or "
+                              "make cluster " + to + " serve the copied rows without a restart");
       }
-      // The target caches nodes (NodeStore): make it read the copied rows.
-      spdlog::info("target_ready: cluster {} does not serve {} node keys; running its reload command{}", to, missing,
-                   tr.drops_sessions ? " (restarts it: " + tr.Describe() + ")" : "");
-      reloaded_at = MigrationClock::now();
-      auto pr = RunArgv(target->reload_command, config.timeouts.reload_command_ms);
-      if (!pr.ok()) return pr.status().WithContext("reload command of cluster " + to);
-      // From here on the command ran: whatever it did to the target counts, even if it failed.
-      tr.reloaded = true;
-      tr.restarted = tr.drops_sessions;
-      run.rep.reloaded_target = true;
-      run.rep.target_restart = tr;
-      if (pr->exit_code != 0) {
-        return Status::Failed("reload command of cluster " + to + " exited " + std::to_string(pr->exit_code) +
-                              (pr->timed_out ? " (timed out)" : "") + ": " + pr->output.substr(0, 500));
-      }
-      continue;
     }
-    if (MigrationClock::now() > deadline) {
-      return Status::Failed(
-          "cluster " + to + " does not serve " + std::to_string(missing) + " of " + std::to_string(want.size()) +
-              " node keys of " + run.ref.tenant + " after " + std::to_string(config.timeouts.target_ready_ms) +
-              " ms" + (last_error.empty() ? "" : " (last error: " + last_error + ")"),
-          target->reload_command.empty() ? "set clusters[" + to + "].reload_command so headscale reloads its nodes"
-                                         : "check that the reload command makes headscale re-read its database");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // The target caches nodes (NodeStore): make it read the copied rows.
+    spdlog::info("target_ready: cluster {} does not serve {} node keys; running its reload command{}", to, missing,
+                 tr.drops_sessions ? " (restarts it: " + tr.Describe() + ")" : "");
+    return Status::Ok();
+  };
+  Status served = ServeOrReload(config, to, wait, tr, reloaded_at);
+  if (tr.reloaded) {  // whatever the command did to the target counts, even if it failed
+    run.rep.reloaded_target = true;
+    run.rep.target_restart = tr;
   }
+  HS_RETURN_IF_ERROR(served);
   // The restarted target answers again: wait for the other tenants' devices it dropped.
   AwaitDroppedDevices(**api, others, config.timeouts.reconnect_ms, reloaded_at, tr);
   if (tr.restarted && !tr.stragglers.empty()) {
