@@ -53,7 +53,9 @@ Status DeleteConcurrently(MigrationEnv& env, const std::string& cluster, const s
       failed = true;
       return;
     }
-    for (size_t i; !failed && (i = next++) < doomed.size();) {
+    while (!failed) {
+      size_t i = next++;
+      if (i >= doomed.size()) break;
       const ControlNode& n = *doomed[i];
       Status st = (*api)->DeleteNode(n.id);
       if (!st.ok()) {

@@ -184,6 +184,10 @@ def measure(lab, method, args):
                                                              "warnings") if k in report}
         if isinstance(out["report_summary"].get("stragglers"), list):
             out["report_summary"]["stragglers"] = len(out["report_summary"]["stragglers"])
+        # Where the total goes, step by step (the report's timings_ms): the target's restart (target_ready), the
+        # reset, and complete's deletion of the source's in-memory entries.
+        out["steps_ms"] = report.get("timings_ms")
+        out["ghosts_deleted"] = (report.get("ghosts") or {}).get("deleted")
     return out
 
 
