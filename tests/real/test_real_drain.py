@@ -30,7 +30,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "sandbox", "real"))
 
 import observe  # noqa: E402
-import reallab  # noqa: E402
+from lab_suite import LabSuite  # noqa: E402
 from observed_move import observed_move  # noqa: E402
 
 HEADSHIFT = os.environ.get("HEADSHIFT_BIN", os.path.join(REPO, "build", "cli", "headshift"))
@@ -39,25 +39,14 @@ MOVED = ("hsa", "hsb", "hsc")
 STAYING = {"hsd": "4", "hse": "5"}
 
 
-def tenant_rows(lab, cluster, tenant):
-    return int(lab.psql(f"hs{cluster}", "SELECT count(*) FROM nodes n JOIN users u ON u.id = n.user_id "
-                                         f"WHERE u.name = '{tenant}' AND n.deleted_at IS NULL"))
-
-
-class RealDrain(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        for missing in [p for p in ("headscale", "tailscaled", "tailscale", "derper", "swarm")
-                        if not os.access(os.path.join(reallab.PEERS_DIR, "bin", p), os.X_OK)]:
-            raise unittest.SkipTest(f"real peer {missing} not installed: run scripts/setup-peers")
-        cls.lab = reallab.Lab("rd")
-        cls.lab.up(5, 1, ["3", "4", "5"], "traefik", swarm=SWARM, policy="probes", tagged=0,
-                   homes={"hsa": "3", "hsb": "3", "hsc": "3", **STAYING})
+class RealDrain(LabSuite):
+    NAME = "rd"
+    PEERS = LabSuite.PEERS + ("swarm",)
 
     @classmethod
-    def tearDownClass(cls):
-        if os.environ.get("REAL_KEEP_LAB") != "1":
-            cls.lab.down(quiet=True)
+    def up(cls, lab):
+        lab.up(5, 1, ["3", "4", "5"], "traefik", swarm=SWARM, policy="probes", tagged=0,
+               homes={"hsa": "3", "hsb": "3", "hsc": "3", **STAYING})
 
     def test_drain_restarts_each_target_once(self):
         lab = self.lab
@@ -78,8 +67,8 @@ class RealDrain(unittest.TestCase):
         # Where each tenant went, from the nodes' own rows.
         placed = {}
         for t in MOVED:
-            self.assertEqual(tenant_rows(lab, "3", t), 0, f"{t} still has rows on node 3")
-            on = [c for c in ("4", "5") if tenant_rows(lab, c, t) == SWARM + 1]
+            self.assertEqual(lab.tenant_node_rows("3", t), 0, f"{t} still has rows on node 3")
+            on = [c for c in ("4", "5") if lab.tenant_node_rows(c, t) == SWARM + 1]
             self.assertEqual(len(on), 1, f"{t}: rows on {on}")
             placed[t] = on[0]
         targets = sorted(set(placed.values()))

@@ -21,7 +21,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "sandbox", "real"))
 
 import observe  # noqa: E402
-import reallab  # noqa: E402
+from lab_suite import LabSuite  # noqa: E402
 from observed_move import observed_move  # noqa: E402
 
 HEADSHIFT = os.environ.get("HEADSHIFT_BIN", os.path.join(REPO, "build", "cli", "headshift"))
@@ -55,7 +55,7 @@ def tenant_rows(lab, cluster, tenant):
     return lab.tenant_node_rows(cluster, tenant)
 
 
-class RealPeerLab(unittest.TestCase):
+class RealPeerLab(LabSuite):
     EDGE = "traefik"
     NAME = "rt"
     TENANTS = 3
@@ -65,18 +65,9 @@ class RealPeerLab(unittest.TestCase):
     TAGGED = 1               # hsa has a tagged server, hsa-srv
 
     @classmethod
-    def setUpClass(cls):
-        for missing in [p for p in ("headscale", "tailscaled", "tailscale", "derper")
-                        if not os.access(os.path.join(reallab.PEERS_DIR, "bin", p), os.X_OK)]:
-            raise unittest.SkipTest(f"real peer {missing} not installed: run scripts/setup-peers")
-        cls.lab = reallab.Lab(cls.NAME)
-        cls.lab.up(cls.TENANTS, cls.DEVICES, ["3", "4"], cls.EDGE, policy=cls.POLICY, policy_mode=cls.POLICY_MODE,
-                   tagged=cls.TAGGED)
-
-    @classmethod
-    def tearDownClass(cls):
-        if os.environ.get("REAL_KEEP_LAB") != "1":
-            cls.lab.down(quiet=True)
+    def up(cls, lab):
+        lab.up(cls.TENANTS, cls.DEVICES, ["3", "4"], cls.EDGE, policy=cls.POLICY, policy_mode=cls.POLICY_MODE,
+               tagged=cls.TAGGED)
 
     def setUp(self):
         # Every test starts settled: all devices online on their node (an earlier test's restart may

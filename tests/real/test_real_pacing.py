@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(REPO, "sandbox", "real"))
 
 import observe  # noqa: E402
 import reallab  # noqa: E402
+from lab_suite import LabSuite  # noqa: E402
 from observed_move import observed_move  # noqa: E402
 from swarm_records import reset_times, waves  # noqa: E402
 
@@ -60,27 +61,21 @@ def report_pacing(report):
     return report.get("pacing") if isinstance(report, dict) and isinstance(report.get("pacing"), dict) else None
 
 
-class RealPacing(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        for missing in [p for p in ("headscale", "tailscaled", "tailscale", "derper", "swarm")
-                        if not os.access(os.path.join(reallab.PEERS_DIR, "bin", p), os.X_OK)]:
-            raise unittest.SkipTest(f"real peer {missing} not installed: run scripts/setup-peers")
-        cls.lab = reallab.Lab("rp")
-        cls.lab.up(2, 1, ["3", "4", "5"], "traefik", swarm=SWARM, policy="probes", tagged=0,
-                   homes={"hsa": "3", "hsb": "3"}, cpu_limits={"5": CPU})
-        # Every API request to headscale checks the key with bcrypt (~65 ms of CPU here, bench/RESULTS.md "back
-        # signal"): at 0.05 CPU that is ~1.3 s of wall time, so headshift's HTTP timeout gets room (lab: 3 s).
-        with open(cls.lab.info["config"]) as f:
-            cfg = yaml.safe_load(f)
-        cfg["timeouts"]["http_ms"] = 15000
-        with open(cls.lab.info["config"], "w") as f:
-            yaml.safe_dump(cfg, f, sort_keys=False)
+class RealPacing(LabSuite):
+    NAME = "rp"
+    PEERS = LabSuite.PEERS + ("swarm",)
 
     @classmethod
-    def tearDownClass(cls):
-        if os.environ.get("REAL_KEEP_LAB") != "1":
-            cls.lab.down(quiet=True)
+    def up(cls, lab):
+        lab.up(2, 1, ["3", "4", "5"], "traefik", swarm=SWARM, policy="probes", tagged=0,
+               homes={"hsa": "3", "hsb": "3"}, cpu_limits={"5": CPU})
+        # Every API request to headscale checks the key with bcrypt (~65 ms of CPU here, bench/RESULTS.md "back
+        # signal"): at 0.05 CPU that is ~1.3 s of wall time, so headshift's HTTP timeout gets room (lab: 3 s).
+        with open(lab.info["config"]) as f:
+            cfg = yaml.safe_load(f)
+        cfg["timeouts"]["http_ms"] = 15000
+        with open(lab.info["config"], "w") as f:
+            yaml.safe_dump(cfg, f, sort_keys=False)
 
     def move(self, tenant, target):
         lab = self.lab

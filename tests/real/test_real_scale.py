@@ -30,7 +30,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "sandbox", "real"))
 
 import observe  # noqa: E402
-import reallab  # noqa: E402
+from lab_suite import LabSuite  # noqa: E402
 from observed_move import observed_move  # noqa: E402
 
 HEADSHIFT = os.environ.get("HEADSHIFT_BIN", os.path.join(REPO, "build", "cli", "headshift"))
@@ -42,24 +42,13 @@ def identities(lab, t):
     return {d: (x.node_key, x.node_id) for d, x in lab.swarm(t).timelines().items()}
 
 
-def tenant_rows(lab, cluster, tenant):
-    return int(lab.psql(f"hs{cluster}", "SELECT count(*) FROM nodes n JOIN users u ON u.id = n.user_id "
-                                         f"WHERE u.name = '{tenant}' AND n.deleted_at IS NULL"))
-
-
-class RealScale(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        for missing in [p for p in ("headscale", "tailscaled", "tailscale", "derper", "swarm")
-                        if not os.access(os.path.join(reallab.PEERS_DIR, "bin", p), os.X_OK)]:
-            raise unittest.SkipTest(f"real peer {missing} not installed: run scripts/setup-peers")
-        cls.lab = reallab.Lab("rs")
-        cls.lab.up(3, 2, ["3", "4"], "traefik", swarm=SWARM, policy="per-user", tagged=0)
+class RealScale(LabSuite):
+    NAME = "rs"
+    PEERS = LabSuite.PEERS + ("swarm",)
 
     @classmethod
-    def tearDownClass(cls):
-        if os.environ.get("REAL_KEEP_LAB") != "1":
-            cls.lab.down(quiet=True)
+    def up(cls, lab):
+        lab.up(3, 2, ["3", "4"], "traefik", swarm=SWARM, policy="per-user", tagged=0)
 
     def test_move_seen_by_the_swarm(self):
         lab = self.lab
@@ -90,8 +79,8 @@ class RealScale(unittest.TestCase):
             self.assertEqual({(r["node_key"], r["node_id"]) for r in nms}, {(key, nid)}, d)
             self.assertTrue(online.get(d), f"{d}: not online on the target's API")
         self.assertEqual(res["identity"], {})
-        self.assertEqual(tenant_rows(lab, "3", "hsa"), 0)
-        self.assertEqual(tenant_rows(lab, "4", "hsa"), SWARM + 2)
+        self.assertEqual(lab.tenant_node_rows("3", "hsa"), 0)
+        self.assertEqual(lab.tenant_node_rows("4", "hsa"), SWARM + 2)
         self.assertEqual(res["registrations"], [])
         # The source's API no longer lists them either (its in-memory ghosts deleted, several at a time).
         ghosts = [n["name"] for n in lab.node_api("3", "/api/v1/node").get("nodes", [])
@@ -160,7 +149,7 @@ class RealScale(unittest.TestCase):
         self.assertEqual(after, before["hsa"])
         reauth = [d for d, x in lab.swarm("hsa").timelines(since=t0).items() if x.reauths]
         self.assertEqual(reauth, [])
-        self.assertEqual(tenant_rows(lab, "4", "hsa"), SWARM + 2)
+        self.assertEqual(lab.tenant_node_rows("4", "hsa"), SWARM + 2)
 
         # `reallab.py status` counts the swarm devices as they say.
         p = subprocess.run([sys.executable, os.path.join(REPO, "sandbox", "real", "reallab.py"), "--name", "rs",
